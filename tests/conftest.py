@@ -1,0 +1,37 @@
+"""Factory fixtures: build Protect services, stages and requests with few lines per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from worker.contract.stage import StageDefinition
+from worker.engine.evaluate import Evaluator
+from worker.metrics.base import Scorer
+from worker.metrics.registry import MetricRegistry
+from worker.runtime import Protect
+from worker.stages.registry import StageRegistry
+
+ProtectFactory = Callable[..., Protect]
+
+
+@pytest.fixture
+def protect_factory() -> ProtectFactory:
+    """`protect_factory(scorers, stages=[...], seed=0)`: a service over the given test scorers."""
+
+    def make(
+        scorers: Sequence[Scorer],
+        stages: Sequence[StageDefinition | dict[str, Any]] = (),
+        *,
+        seed: int | None = 0,
+        project: str = "tests",
+    ) -> Protect:
+        metrics = MetricRegistry(scorers)
+        registry = StageRegistry(metrics)
+        for definition in stages:
+            registry.apply(StageDefinition.model_validate(definition), project_name=project)
+        return Protect(registry, Evaluator(metrics, seed=seed))
+
+    return make

@@ -1,0 +1,119 @@
+"""The in-memory stage registry: versions, pause, lookups, local-stage creation."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import override, ruleset
+from tests.scorers import keyword_labels, score
+from worker.contract import StageDefinition, StageType
+from worker.errors import StageDefinitionError, StageNotFoundError, UnknownMetricError
+from worker.metrics.registry import MetricRegistry
+from worker.stages.registry import DEFAULT_PROJECT, StageRegistry
+
+
+@pytest.fixture
+def registry() -> StageRegistry:
+    return StageRegistry(MetricRegistry([score(0.5), keyword_labels()]))
+
+
+def central(name: str = "guard", *rulesets: dict[str, object], **extra: object) -> StageDefinition:
+    return StageDefinition.model_validate(
+        {
+            "name": name,
+            "type": "central",
+            "prioritized_rulesets": list(rulesets) or [ruleset(("score_metric", "gt", 0.5))],
+            **extra,
+        }
+    )
+
+
+def test_apply_creates_version_1_then_only_changes_create_versions(
+    registry: StageRegistry,
+) -> None:
+    first = registry.apply(central(), project_name="p")
+    assert (first.created, first.stage.version) == (True, 1)
+    same = registry.apply(central(), project_name="p")
+    assert (same.created, same.stage.version) == (False, 1)
+    changed = registry.apply(
+        central("guard", ruleset(("score_metric", "gt", 0.7))), project_name="p"
+    )
+    assert (changed.created, changed.stage.version) == (True, 2)
+    assert changed.stage.id == first.stage.id
+    v1 = registry.get(stage_name="guard", project_name="p", version=1)
+    assert v1.prioritized_rulesets[0].rules[0].target_value == 0.5
+    assert registry.get(stage_id=first.stage.id).version == 2
+    assert [s.version for s in registry.history(first.stage.id)] == [1, 2]
+
+
+def test_ids_are_stable_across_registries(registry: StageRegistry) -> None:
+    other = StageRegistry(registry.metrics)
+    a = registry.apply(central(), project_name="p").stage
+    b = other.apply(central(), project_name="p").stage
+    assert (a.id, a.project_id) == (b.id, b.project_id)
+
+
+def test_pause_applies_to_every_version(registry: StageRegistry) -> None:
+    stage = registry.apply(central(), project_name="p").stage
+    registry.apply(central("guard", ruleset(("score_metric", "gt", 0.9))), project_name="p")
+    registry.set_paused(stage.id, True)
+    assert registry.get(stage_id=stage.id, version=1).paused
+    assert registry.get(stage_id=stage.id).paused
+    registry.set_paused(stage.id, False)
+    assert not registry.get(stage_id=stage.id, version=1).paused
+
+
+def test_unknown_metric_is_refused_at_registration_naming_field_and_known_metrics(
+    registry: StageRegistry,
+) -> None:
+    with pytest.raises(UnknownMetricError) as info:
+        registry.apply(
+            central(
+                "g",
+                ruleset(("score_metric", "gt", 0.5)),
+                ruleset(("words", "contains", "a"), ("toxicty", "gt", 0.5)),
+            )
+        )
+    message = str(info.value)
+    assert "prioritized_rulesets[1].rules[1].metric" in message
+    assert "'toxicty'" in message
+    assert "score_metric" in message
+    assert "words" in message
+    with pytest.raises(StageNotFoundError):
+        registry.get(stage_name="g", project_name=DEFAULT_PROJECT)
+
+
+def test_rules_that_can_never_trigger_are_warnings(registry: StageRegistry) -> None:
+    result = registry.apply(
+        central("g", ruleset(("words", "eq", "alpha")), ruleset(("score_metric", "contains", "x")))
+    )
+    fields = [w.field for w in result.warnings]
+    assert fields == ["prioritized_rulesets[0].rules[0]", "prioritized_rulesets[1].rules[0]"]
+    assert "can never trigger" in result.warnings[0].message
+
+
+def test_type_cannot_change(registry: StageRegistry) -> None:
+    registry.apply(StageDefinition(name="s", type=StageType.LOCAL))
+    with pytest.raises(StageDefinitionError, match="type"):
+        registry.apply(central("s"))
+
+
+def test_lookup_errors_say_what_is_missing(registry: StageRegistry) -> None:
+    registry.apply(central(), project_name="p")
+    with pytest.raises(StageNotFoundError, match="'nope' not found in project 'p'"):
+        registry.get(stage_name="nope", project_name="p")
+    with pytest.raises(StageNotFoundError, match="no version 4"):
+        registry.get(stage_name="guard", project_name="p", version=4)
+    with pytest.raises(StageNotFoundError):
+        registry.get(stage_name="guard", project_name="other")
+
+
+def test_projects_with_finds_a_stage_by_name(registry: StageRegistry) -> None:
+    registry.apply(central(), project_name="a")
+    registry.apply(central(), project_name="b")
+    registry.apply(
+        central("solo", ruleset(("score_metric", "gt", 0.1), action=override("x"))),
+        project_name="a",
+    )
+    assert registry.projects_with("guard") == ["a", "b"]
+    assert registry.projects_with("solo") == ["a"]

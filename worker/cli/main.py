@@ -1,0 +1,41 @@
+"""The `protect` command: one entry point, thin subcommands over the modules that do the work."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from worker.cli import invoke, metrics, schemas, stages
+from worker.errors import ConfigurationError
+from worker.logging import configure_logging
+from worker.settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="protect",
+        description="Runtime protection for LLM applications (Galileo Protect's contract).",
+    )
+    parser.add_argument("--log-format", choices=["auto", "json", "console"])
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (invoke, stages, metrics, schemas):
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    configure_logging(args.log_format or settings.log_format, args.log_level or settings.log_level)
+    try:
+        code: int = args.run(args, settings)
+    except ConfigurationError as exc:
+        print(f"protect: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""`protect metrics`: the metrics a stage can use, their value kinds and label vocabularies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from worker.metrics.registry import GALILEO_ALIASES
+from worker.runtime import Protect
+from worker.settings import Settings
+
+
+def register(commands: Any) -> None:
+    p: argparse.ArgumentParser = commands.add_parser(
+        "metrics", help="list the known metrics (with custom ones from a stages file)"
+    )
+    p.add_argument("--stages", type=Path, help="stages file declaring custom metrics")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    registry = Protect.from_file(args.stages or settings.stages_file).evaluator.metrics
+    for scorer in sorted(registry, key=lambda s: s.name):
+        aliases = sorted(a for a, target in GALILEO_ALIASES.items() if target == scorer.name)
+        print(
+            json.dumps(
+                {
+                    "metric": scorer.name,
+                    "aliases": aliases,
+                    "reads": [r.value for r in scorer.reads],
+                    "value": scorer.kind.value,
+                    "labels": list(scorer.labels) if scorer.labels is not None else None,
+                }
+            )
+        )
+    return 0

@@ -1,0 +1,59 @@
+"""The wire contract: pydantic models for every record that crosses a process boundary.
+
+Imports nothing else of ours, does no I/O.
+"""
+
+from worker.contract.actions import Action, OverrideAction, PassthroughAction, Subscription
+from worker.contract.payload import Payload
+from worker.contract.request import DEFAULT_TIMEOUT_S, Request
+from worker.contract.response import (
+    API_VERSION,
+    ActionResult,
+    MetricComputation,
+    Response,
+    RuleResult,
+    RulesetResult,
+    StageMetadata,
+    TraceMetadata,
+)
+from worker.contract.rules import MetricValue, Rule, Ruleset, TargetValue, evaluate_operator
+from worker.contract.stage import Stage, StageDefinition, project_id_for, stage_id_for
+from worker.contract.statuses import (
+    ActionType,
+    ExecutionStatus,
+    MetricStatus,
+    RuleOperator,
+    StageType,
+)
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_TIMEOUT_S",
+    "Action",
+    "ActionResult",
+    "ActionType",
+    "ExecutionStatus",
+    "MetricComputation",
+    "MetricStatus",
+    "MetricValue",
+    "OverrideAction",
+    "PassthroughAction",
+    "Payload",
+    "Request",
+    "Response",
+    "Rule",
+    "RuleOperator",
+    "RuleResult",
+    "Ruleset",
+    "RulesetResult",
+    "Stage",
+    "StageDefinition",
+    "StageMetadata",
+    "StageType",
+    "Subscription",
+    "TargetValue",
+    "TraceMetadata",
+    "evaluate_operator",
+    "project_id_for",
+    "stage_id_for",
+]

@@ -1,0 +1,73 @@
+"""Stages: named, versioned sets of prioritized rulesets within a project."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from worker.contract.rules import Ruleset
+from worker.contract.statuses import StageType
+
+# Ids are derived from names (uuid5) so every worker and CLI computes the same id for the same
+# project/stage without a coordinating service; they remain plain UUIDs on the wire.
+_PROJECT_NAMESPACE = uuid.UUID("9b1f6a34-0d8e-5c57-8f0c-4f1c2a7f3e10")
+
+Name = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+def project_id_for(project_name: str) -> uuid.UUID:
+    return uuid.uuid5(_PROJECT_NAMESPACE, project_name)
+
+
+def stage_id_for(project_id: uuid.UUID, stage_name: str) -> uuid.UUID:
+    return uuid.uuid5(project_id, stage_name)
+
+
+class StageDefinition(BaseModel):
+    """What a governance team writes: Galileo's `create_stage` fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    project_name: Name | None = None
+    project_id: uuid.UUID | None = None
+    description: str | None = None
+    type: StageType = StageType.LOCAL
+    paused: bool = False
+    prioritized_rulesets: list[Ruleset] | None = None
+
+    @model_validator(mode="after")
+    def _rulesets_match_type(self) -> Self:
+        if self.type is StageType.LOCAL and self.prioritized_rulesets:
+            raise ValueError(
+                "prioritized_rulesets: a local stage is registered without rulesets; each "
+                "request brings its own (use type: central to manage rulesets here)"
+            )
+        return self
+
+
+class Stage(BaseModel):
+    """One immutable version of a registered stage: the stage record."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: uuid.UUID
+    name: Name
+    project_id: uuid.UUID
+    project_name: Name | None = None
+    description: str | None = None
+    type: StageType = StageType.LOCAL
+    paused: bool = False
+    version: Annotated[int, Field(ge=1)] = 1
+    prioritized_rulesets: list[Ruleset] = Field(default_factory=list)
+    created_at: Annotated[int, Field(ge=0, description="ns since epoch")] = 0
+
+    @model_validator(mode="after")
+    def _local_without_rulesets(self) -> Self:
+        if self.type is StageType.LOCAL and self.prioritized_rulesets:
+            raise ValueError(
+                "prioritized_rulesets: a local stage carries no rulesets; requests bring them"
+            )
+        return self

@@ -1,0 +1,60 @@
+"""The error hierarchy. Each class says whether retrying the same operation can succeed.
+
+ProtectError
+├── ConfigurationError          (not retriable) bad settings or stage files
+│   ├── StageDefinitionError    a stage/ruleset/metric definition is invalid; names the field
+│   │   └── UnknownMetricError  a rule names a metric no scorer knows
+│   └── MetricConfigError       a custom metric's declaration is invalid
+├── StageNotFoundError          (not retriable) no such stage or version
+└── ScorerError                 (retriable) a scorer failed to compute; the event may succeed later
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class ProtectError(Exception):
+    """Base of every error this package raises on purpose."""
+
+    retriable: bool = False
+
+
+class ConfigurationError(ProtectError):
+    pass
+
+
+class StageDefinitionError(ConfigurationError):
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+    def within(self, context: str) -> StageDefinitionError:
+        """The same error (same class) located inside `context`, e.g. a file's `stages[2]`."""
+        # Bypass __init__: subclasses take different constructor arguments.
+        located = type(self).__new__(type(self))
+        located.__dict__.update(self.__dict__)
+        located.field = f"{context}.{self.field}" if self.field else context
+        located.args = (f"{context}.{self.args[0]}",)
+        return located
+
+
+class UnknownMetricError(StageDefinitionError):
+    def __init__(self, metric: str, known: Iterable[str], *, field: str | None = None) -> None:
+        self.metric = metric
+        self.known = sorted(known)
+        super().__init__(
+            f"unknown metric {metric!r}; known metrics: {', '.join(self.known)}", field=field
+        )
+
+
+class MetricConfigError(ConfigurationError):
+    pass
+
+
+class StageNotFoundError(ProtectError):
+    pass
+
+
+class ScorerError(ProtectError):
+    retriable = True
