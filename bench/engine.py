@@ -160,8 +160,8 @@ async def run(n: int, batch: int) -> None:
     texts = load_texts(4000)
     trivial = trivial_protect()
     builtin = Protect.from_file(ROOT / "examples" / "stages.yaml", seed=0)
-    for scorer in builtin.evaluator.metrics:
-        scorer.warm_up()
+    for protect in (trivial, builtin):
+        protect.warm_up()  # loads models and freezes the start-up heap, as the worker does
     cases = [
         ("3-ruleset stage, trivial metrics", trivial, requests_for(texts, "trivial", "bench", n)),
         (

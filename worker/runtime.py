@@ -6,6 +6,7 @@ so they produce the same Response for the same request.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,6 +53,19 @@ class Protect:
                     detail=warning.message,
                 )
         return cls(stages, Evaluator(metrics, seed=seed))
+
+    def warm_up(self, *, freeze_heap: bool = True) -> None:
+        """Load every scorer's models now, for long-running processes (worker, benchmarks).
+
+        Then `gc.freeze()` the start-up heap (models, validators): the collector's full passes
+        would otherwise rescan it every few thousand Responses; measured, that alone cost a
+        batched evaluation ~40 % of its time.
+        """
+        for scorer in self.evaluator.metrics:
+            scorer.warm_up()
+        if freeze_heap:
+            gc.collect()
+            gc.freeze()
 
     async def ainvoke(self, request: Request) -> Response:
         return await self.evaluator.evaluate(request, resolve(request, self.stages))
