@@ -46,3 +46,8 @@ def ruleset(
 
 def override(*choices: str) -> dict[str, Any]:
     return {"type": "OVERRIDE", "choices": list(choices)}
+
+
+def central(name: str, *rulesets: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A central stage definition (`create_stage` fields) with the given rulesets."""
+    return {"name": name, "type": "central", "prioritized_rulesets": list(rulesets), **extra}

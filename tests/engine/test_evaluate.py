@@ -12,7 +12,7 @@ from typing import cast
 import pytest
 
 from tests.conftest import ProtectFactory
-from tests.factories import make_request, override, ruleset
+from tests.factories import central, make_request, override, ruleset
 from tests.scorers import FuncScorer, SlowScorer, keyword_labels, raising, score
 from worker.contract import ActionType, ExecutionStatus, MetricStatus, StageType
 from worker.contract.rules import MetricValue
@@ -126,14 +126,9 @@ async def test_paused_stage_evaluates_nothing(protect_factory: ProtectFactory) -
     protect = protect_factory(
         [scorer],
         stages=[
-            {
-                "name": "guard",
-                "type": "central",
-                "paused": True,
-                "prioritized_rulesets": [
-                    ruleset(("score_metric", "gt", 0.5), action=override("x"))
-                ],
-            }
+            central(
+                "guard", ruleset(("score_metric", "gt", 0.5), action=override("x")), paused=True
+            )
         ],
     )
     response = await protect.ainvoke(make_request("hello", stage="guard"))
@@ -221,13 +216,7 @@ async def test_error_for_an_unknown_stage(protect_factory: ProtectFactory) -> No
 async def test_error_for_an_unknown_version(protect_factory: ProtectFactory) -> None:
     protect = protect_factory(
         [score(0.9)],
-        stages=[
-            {
-                "name": "guard",
-                "type": "central",
-                "prioritized_rulesets": [ruleset(("score_metric", "gt", 0.5))],
-            }
-        ],
+        stages=[central("guard", ruleset(("score_metric", "gt", 0.5)))],
     )
     response = await protect.ainvoke(make_request("hi", stage="guard", stage_version=3))
     assert response.status is S.ERROR
@@ -264,13 +253,7 @@ async def test_error_for_an_unknown_metric_in_request_rulesets(
 async def test_error_for_rulesets_sent_to_a_central_stage(protect_factory: ProtectFactory) -> None:
     protect = protect_factory(
         [score(0.9)],
-        stages=[
-            {
-                "name": "guard",
-                "type": "central",
-                "prioritized_rulesets": [ruleset(("score_metric", "gt", 0.5))],
-            }
-        ],
+        stages=[central("guard", ruleset(("score_metric", "gt", 0.5)))],
     )
     response = await protect.ainvoke(
         make_request("hi", stage="guard", rulesets=[ruleset(("score_metric", "lt", 0.5))])
@@ -281,14 +264,12 @@ async def test_error_for_rulesets_sent_to_a_central_stage(protect_factory: Prote
 
 
 async def test_skipped_when_there_are_no_rulesets(protect_factory: ProtectFactory) -> None:
-    protect = protect_factory(
-        [score(0.9)], stages=[{"name": "empty", "type": "central", "prioritized_rulesets": []}]
-    )
-    central = await protect.ainvoke(make_request("hi", stage="empty"))
-    local = await protect.ainvoke(make_request("hi", rulesets=[]))
-    assert central.status is S.SKIPPED
-    assert local.status is S.SKIPPED
-    assert central.text == local.text == "hi"
+    protect = protect_factory([score(0.9)], stages=[central("empty")])
+    from_stage = await protect.ainvoke(make_request("hi", stage="empty"))
+    from_request = await protect.ainvoke(make_request("hi", rulesets=[]))
+    assert from_stage.status is S.SKIPPED
+    assert from_request.status is S.SKIPPED
+    assert from_stage.text == from_request.text == "hi"
 
 
 async def test_timeout_returns_in_time_and_unfinished_metrics_do_not_trigger(
@@ -469,14 +450,7 @@ async def test_galileo_alias_and_canonical_name_share_one_computation(
 async def test_trace_stage_metadata_and_echoed_fields(protect_factory: ProtectFactory) -> None:
     protect = protect_factory(
         [score(0.9)],
-        stages=[
-            {
-                "name": "guard",
-                "type": "central",
-                "description": "d",
-                "prioritized_rulesets": [ruleset(("score_metric", "gt", 0.5))],
-            }
-        ],
+        stages=[central("guard", ruleset(("score_metric", "gt", 0.5)), description="d")],
     )
     before = time.time_ns()
     response = await protect.ainvoke(

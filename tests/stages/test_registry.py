@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests import factories
 from tests.factories import override, ruleset
 from tests.scorers import keyword_labels, score
 from worker.contract import StageDefinition, StageType
@@ -17,14 +18,9 @@ def registry() -> StageRegistry:
     return StageRegistry(MetricRegistry([score(0.5), keyword_labels()]))
 
 
-def central(name: str = "guard", *rulesets: dict[str, object], **extra: object) -> StageDefinition:
+def central(name: str = "guard", *rulesets: dict[str, object]) -> StageDefinition:
     return StageDefinition.model_validate(
-        {
-            "name": name,
-            "type": "central",
-            "prioritized_rulesets": list(rulesets) or [ruleset(("score_metric", "gt", 0.5))],
-            **extra,
-        }
+        factories.central(name, *(rulesets or [ruleset(("score_metric", "gt", 0.5))]))
     )
 
 
