@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
 from worker.contract.stage import StageDefinition
 from worker.engine.evaluate import Evaluator
@@ -13,6 +17,7 @@ from worker.metrics.base import Scorer
 from worker.metrics.registry import MetricRegistry
 from worker.runtime import Protect
 from worker.stages.registry import StageRegistry
+from worker.stream.broker import BrokerKind, EmbeddedBroker
 
 ProtectFactory = Callable[..., Protect]
 
@@ -33,5 +38,50 @@ def protect_factory() -> ProtectFactory:
         for definition in stages:
             registry.apply(StageDefinition.model_validate(definition), project_name=project)
         return Protect(registry, Evaluator(metrics, seed=seed))
+
+    return make
+
+
+# -- brokers ------------------------------------------------------------------------------------
+
+# Point the suite at a real cluster (e.g. Apache Kafka) instead of the embedded brokers. Tests
+# that need a capability the cluster lacks are skipped with the reason printed.
+EXTERNAL_BOOTSTRAP_ENV = "PROTECT_TEST_BOOTSTRAP_SERVERS"
+
+
+@dataclass(frozen=True)
+class Broker:
+    bootstrap_servers: str
+    kind: str  # "tansu", "noida" or "external"
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def tansu() -> AsyncIterator[Broker]:
+    """A broker with correct group membership (rebalances, crash eviction): Tansu, or external."""
+    external = os.environ.get(EXTERNAL_BOOTSTRAP_ENV)
+    if external:
+        yield Broker(external, "external")
+        return
+    async with EmbeddedBroker(BrokerKind.TANSU) as broker:
+        yield Broker(broker.bootstrap_servers, "tansu")
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def noida() -> AsyncIterator[Broker]:
+    """A broker with idempotence and transactions (exactly-once mode): noida-db, or external."""
+    external = os.environ.get(EXTERNAL_BOOTSTRAP_ENV)
+    if external:
+        yield Broker(external, "external")
+        return
+    async with EmbeddedBroker(BrokerKind.NOIDA) as broker:
+        yield Broker(broker.bootstrap_servers, "noida")
+
+
+@pytest.fixture
+def topic_factory() -> Callable[[str], str]:
+    """Unique topic names, so tests sharing a session broker never see each other's records."""
+
+    def make(prefix: str = "t") -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
     return make

