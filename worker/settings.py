@@ -5,8 +5,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TopicBinding(BaseModel):
+    """An input topic, the topic its Responses go to, and the stage its events default to."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: str
+    results: str
+    stage_name: str | None = None
+    project_name: str | None = None
+
+
+# One stage on user queries and one on the application's output, as the seeds recommend.
+DEFAULT_BINDINGS = (
+    TopicBinding(
+        input="protect.prompts", results="protect.prompts.results", stage_name="input-guard"
+    ),
+    TopicBinding(
+        input="protect.responses", results="protect.responses.results", stage_name="output-guard"
+    ),
+)
 
 
 class Settings(BaseSettings):
@@ -29,6 +51,30 @@ class Settings(BaseSettings):
         default="protect.stages",
         description="Compacted topic holding central stage versions and pause states.",
     )
+    bindings: list[TopicBinding] = Field(
+        default_factory=lambda: list(DEFAULT_BINDINGS),
+        description="Input topics (JSON list of {input, results, stage_name, project_name}).",
+    )
+    group_id: str = "protect-worker"
+    deadletter_topic: str = "protect.deadletter"
+    moderation_topic: str | None = Field(
+        default=None,
+        description="Also route triggered Responses here, for human review queues "
+        "(e.g. protect.moderation); unset: off.",
+    )
+    # Kafka's own default message limit; larger records go to the dead-letter topic.
+    max_record_bytes: int = Field(default=1024 * 1024, gt=0)
+    topic_partitions: int = Field(default=6, ge=1, description="For topics created at start.")
+    topic_replication: int = Field(default=1, ge=1, description="For topics created at start.")
+    # Records evaluated together: large enough to amortise per-call scorer costs, small enough
+    # that one fetch's results are produced well within the poll interval.
+    max_batch: int = Field(default=500, ge=1)
+    # Unacknowledged records before the consumer pauses fetching (backpressure).
+    max_in_flight: int = Field(default=5000, ge=1)
+    # Offsets are committed at most this often (and on revoke and shutdown).
+    commit_interval_s: float = Field(default=1.0, gt=0)
+    # Budget for finishing in-flight work when partitions are revoked or on shutdown.
+    drain_timeout_s: float = Field(default=10.0, gt=0)
     # auto: JSON when stderr is not a terminal (production), readable lines on a terminal.
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

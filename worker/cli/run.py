@@ -1,0 +1,75 @@
+"""`protect run`: the screening worker (an embedded broker when no cluster is configured)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from worker.runtime import Protect
+from worker.settings import Settings
+from worker.stream.broker import BrokerKind, EmbeddedBroker
+from worker.stream.screening import ScreeningWorker
+
+log = structlog.get_logger(__name__)
+
+
+def register(commands: Any) -> None:
+    p: argparse.ArgumentParser = commands.add_parser(
+        "run",
+        help="run the screening worker",
+        description="Consume prompt/response events, evaluate them, produce Responses. Without "
+        "KAFKA_BOOTSTRAP_SERVERS (or --bootstrap) an embedded broker is started on loopback.",
+    )
+    p.add_argument("--stages", type=Path, help="stages file: custom metrics and stages")
+    p.add_argument(
+        "--bootstrap", help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)"
+    )
+    p.set_defaults(run=run)
+
+
+@contextlib.asynccontextmanager
+async def kafka(bootstrap: str | None) -> AsyncIterator[str]:
+    """The configured cluster, or an embedded Tansu broker for the duration of the block."""
+    if bootstrap:
+        yield bootstrap
+        return
+    async with EmbeddedBroker(BrokerKind.TANSU) as broker:
+        log.info("embedded_broker_started", bootstrap_servers=broker.bootstrap_servers)
+        yield broker.bootstrap_servers
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """First SIGINT/SIGTERM: stop fetching, finish, commit, leave the group. Second: exit now."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("second_signal_exit", signal=signal.Signals(signum).name)
+            os._exit(128 + signum)
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    protect = Protect.from_file(args.stages or settings.stages_file, seed=settings.seed)
+    protect.warm_up()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        async with kafka(args.bootstrap or settings.kafka_bootstrap_servers) as bootstrap:
+            await ScreeningWorker(protect, settings, bootstrap).run(stop)
+
+    asyncio.run(main())
+    return 0

@@ -1,0 +1,351 @@
+"""The screening worker: consume events, evaluate them, produce Responses, commit.
+
+Data path of one fetch (`_process`):
+    records --decode_request--> Request | DeadLetter
+    Requests --Protect.ainvoke_many (one batch per fetch)--> Responses
+    Responses --producer.send--> result topic (same partition number as the input: per-partition
+                                 order is kept), + moderation topic when triggered
+    DeadLetters --producer.send--> dead-letter topic, original bytes + reason headers
+Offsets (`_acked` -> PartitionOffsets -> `_commit`): an input offset counts as processed only
+once everything it produced is acknowledged by the broker; the highest contiguous processed
+offset + 1 per partition is committed periodically, on revoke and on shutdown. Never a bare
+`commit()`: partitions can be revoked in the middle of a batch (aiokafka #929, #933).
+
+Delivery is at-least-once: a crash between produce and commit re-delivers, never loses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from worker.contract.request import Request
+from worker.contract.statuses import ExecutionStatus
+from worker.errors import BrokerError
+from worker.runtime import Protect
+from worker.settings import Settings, TopicBinding
+from worker.stream.codec import (
+    DeadLetter,
+    Source,
+    dead_letter_headers,
+    decode_request,
+    encode_response,
+)
+from worker.stream.offsets import PartitionOffsets
+from worker.stream.topics import TopicSpec, ensure_topics
+
+log = structlog.get_logger(__name__)
+
+# How long one fetch waits for records: bounds how late a stop signal or a periodic commit is
+# noticed on an idle topic.
+FETCH_WAIT_MS = 200
+# After pausing for backpressure, resume once in-flight work is down to this fraction of the
+# limit, so the consumer does not flap between paused and resumed on every acknowledgement.
+RESUME_FRACTION = 0.5
+# A Response echoes the payload text (in `text` and `action_result.value`) and adds results:
+# allow several times the input limit. The brokers' own message.max.bytes must allow it too.
+RESPONSE_SIZE_FACTOR = 4
+
+
+@dataclass
+class WorkerStats:
+    """Counts for progress displays and tests; read from the worker's own event loop."""
+
+    consumed: int = 0
+    produced: int = 0
+    dead_letters: int = 0
+    by_status: Counter[str] = field(default_factory=Counter)
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, worker: ScreeningWorker) -> None:
+        self._worker = worker
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        await self._worker.release(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self._worker.assigned(set(assigned))
+
+
+class ScreeningWorker:
+    def __init__(self, protect: Protect, settings: Settings, bootstrap_servers: str) -> None:
+        self.protect = protect
+        self.settings = settings
+        self.bootstrap_servers = bootstrap_servers
+        self.stats = WorkerStats()
+        self._bindings: dict[str, TopicBinding] = {b.input: b for b in settings.bindings}
+        self._offsets: dict[TopicPartition, PartitionOffsets] = {}
+        self._partitions: dict[str, int] = {}  # result topic -> partition count
+        self._processing = asyncio.Lock()  # held while one fetch is evaluated and produced
+        self._in_flight = 0
+        self._below_limit = asyncio.Event()
+        self._fatal: BaseException | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._last_commit = time.monotonic()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @staticmethod
+    def topic_specs(s: Settings) -> list[TopicSpec]:
+        """Every topic the worker reads or writes, created at start when missing."""
+        names = [b.input for b in s.bindings] + [b.results for b in s.bindings]
+        names.append(s.deadletter_topic)
+        if s.moderation_topic:
+            names.append(s.moderation_topic)
+        return [TopicSpec(n, s.topic_partitions, s.topic_replication) for n in dict.fromkeys(names)]
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Screen until `stop` is set, then drain, commit and leave the group."""
+        await ensure_topics(self.bootstrap_servers, self.topic_specs(self.settings))
+        client_id = f"protect-worker-{socket.gethostname()}-{os.getpid()}"
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=client_id,
+            acks="all",
+            linger_ms=5,
+            max_request_size=RESPONSE_SIZE_FACTOR * self.settings.max_record_bytes,
+        )
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=client_id,
+            group_id=self.settings.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=self.settings.max_batch,
+        )
+        try:
+            await self._producer.start()
+            for binding in self.settings.bindings:
+                self._partitions[binding.results] = len(
+                    await self._producer.partitions_for(binding.results)
+                )
+            await self._consumer.start()
+        except KafkaError as exc:
+            await self._close()
+            raise BrokerError(f"cannot start Kafka clients: {exc}") from exc
+        self._consumer.subscribe(list(self._bindings), listener=_Rebalance(self))
+        log.info("worker_started", inputs=list(self._bindings), group=self.settings.group_id)
+        try:
+            await self._loop(stop)
+        finally:
+            await self._shutdown()
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        while not stop.is_set() and self._fatal is None:
+            batch = await consumer.getmany(
+                timeout_ms=FETCH_WAIT_MS, max_records=self.settings.max_batch
+            )
+            if batch:
+                async with self._processing:
+                    await self._process(batch)
+            if self._in_flight > self.settings.max_in_flight:
+                await self._backpressure()
+            if time.monotonic() - self._last_commit >= self.settings.commit_interval_s:
+                await self._commit()
+        if self._fatal is not None:
+            raise BrokerError(f"producing results failed: {self._fatal}") from self._fatal
+
+    async def _shutdown(self) -> None:
+        try:
+            if self._fatal is None and self._producer is not None:
+                # Finish in-flight work so its offsets can be committed before leaving.
+                await self._drain()
+                await self._commit()
+        finally:
+            await self._close()
+            log.info(
+                "worker_stopped",
+                consumed=self.stats.consumed,
+                produced=self.stats.produced,
+                dead_letters=self.stats.dead_letters,
+            )
+
+    async def _close(self) -> None:
+        if self._consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._consumer.stop()  # leaves the group: partitions move at once
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+
+    # -- one fetch ------------------------------------------------------------------------------
+
+    async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        producer = self._producer
+        assert producer is not None
+        jobs: list[tuple[TopicPartition, Any, Request]] = []
+        for tp, records in batch.items():
+            binding = self._bindings[tp.topic]
+            tracker = self._offsets.setdefault(tp, PartitionOffsets())
+            for record in records:
+                tracker.received(record.offset)
+                decoded = decode_request(
+                    record.value, binding, self.settings.max_record_bytes, self.settings.project
+                )
+                if isinstance(decoded, DeadLetter):
+                    await self._dead_letter(tp, record, decoded)
+                else:
+                    jobs.append((tp, record, decoded))
+            self.stats.consumed += len(records)
+        if not jobs:
+            return
+        responses = await self.protect.ainvoke_many([request for _, _, request in jobs])
+        moderation = self.settings.moderation_topic
+        for (tp, record, _), response in zip(jobs, responses, strict=True):
+            binding = self._bindings[tp.topic]
+            source = Source(tp.topic, tp.partition, record.offset, record.headers)
+            value, headers = encode_response(response, source)
+            sends = [
+                await producer.send(
+                    binding.results,
+                    value,
+                    key=record.key,
+                    headers=headers,
+                    partition=self._result_partition(binding.results, tp.partition),
+                )
+            ]
+            if moderation and response.status is ExecutionStatus.TRIGGERED:
+                sends.append(
+                    await producer.send(moderation, value, key=record.key, headers=headers)
+                )
+            self._watch(tp, record.offset, sends)
+            self.stats.by_status[response.status.value] += 1
+
+    async def _dead_letter(self, tp: TopicPartition, record: Any, letter: DeadLetter) -> None:
+        assert self._producer is not None
+        headers = dead_letter_headers(
+            letter, Source(tp.topic, tp.partition, record.offset, record.headers)
+        )
+        sent = await self._producer.send(
+            self.settings.deadletter_topic, record.value, key=record.key, headers=headers
+        )
+        self._watch(tp, record.offset, [sent])
+        self.stats.dead_letters += 1
+        log.warning(
+            "dead_letter",
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=record.offset,
+            reason=letter.reason.value,
+        )
+
+    def _result_partition(self, topic: str, partition: int) -> int | None:
+        # Same partition number as the input keeps each input partition's results in input
+        # order; a result topic with fewer partitions falls back to partitioning by key.
+        return partition if partition < self._partitions.get(topic, 0) else None
+
+    # -- acknowledgements and commits -----------------------------------------------------------
+
+    def _watch(self, tp: TopicPartition, offset: int, sends: list[asyncio.Future[Any]]) -> None:
+        self._in_flight += 1
+        waiting = asyncio.gather(*sends) if len(sends) > 1 else sends[0]
+        waiting.add_done_callback(lambda done: self._acked(tp, offset, done, len(sends)))
+
+    def _acked(self, tp: TopicPartition, offset: int, done: asyncio.Future[Any], n: int) -> None:
+        self._in_flight -= 1
+        if self._in_flight <= self.settings.max_in_flight * RESUME_FRACTION:
+            self._below_limit.set()
+        if done.cancelled() or done.exception() is not None:
+            # The record stays uncommitted; stop so a restart re-delivers it (at-least-once).
+            self._fatal = self._fatal or done.exception() or asyncio.CancelledError()
+            log.error(
+                "produce_failed",
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=offset,
+                error=repr(self._fatal),
+            )
+            return
+        self.stats.produced += n
+        tracker = self._offsets.get(tp)
+        if tracker is not None:  # None: the partition was revoked meanwhile
+            tracker.done(offset)
+
+    async def _backpressure(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        partitions = consumer.assignment()
+        consumer.pause(*partitions)
+        try:
+            self._below_limit.clear()
+            while self._in_flight > self.settings.max_in_flight * RESUME_FRACTION:
+                if self._fatal is not None:
+                    return
+                await self._below_limit.wait()
+                self._below_limit.clear()
+        finally:
+            consumer.resume(*(tp for tp in partitions if tp in consumer.assignment()))
+
+    async def _drain(self) -> None:
+        """Wait (bounded) until everything produced so far is acknowledged."""
+        assert self._producer is not None
+        try:
+            await asyncio.wait_for(self._producer.flush(), self.settings.drain_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "drain_timeout", in_flight=self._in_flight, timeout_s=self.settings.drain_timeout_s
+            )
+
+    async def _commit(self, partitions: set[TopicPartition] | None = None) -> None:
+        """Commit the processed positions of `partitions` (default: the current assignment)."""
+        consumer = self._consumer
+        assert consumer is not None
+        self._last_commit = time.monotonic()
+        owned = consumer.assignment() if partitions is None else partitions
+        offsets: dict[TopicPartition, int] = {}
+        for tp in owned:
+            tracker = self._offsets.get(tp)
+            position = tracker.to_commit() if tracker is not None else None
+            if position is not None:
+                offsets[tp] = position
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # A rebalance is under way: the revoke hook commits what is ours; the rest is
+            # re-delivered to the partition's next owner (at-least-once).
+            log.warning("commit_failed", error=repr(exc), partitions=len(offsets))
+            return
+        for tp, position in offsets.items():
+            self._offsets[tp].committed(position)
+
+    # -- rebalances -----------------------------------------------------------------------------
+
+    async def release(self, revoked: set[TopicPartition]) -> None:
+        """Before partitions move: finish their in-flight work and commit it (bounded)."""
+        if not revoked:
+            return
+        async with self._processing:  # the fetch being evaluated has been produced
+            if self._producer is not None and self._fatal is None:
+                await self._drain()
+                await self._commit(revoked)
+        for tp in revoked:
+            self._offsets.pop(tp, None)
+        log.info(
+            "partitions_revoked", partitions=sorted(f"{t.topic}:{t.partition}" for t in revoked)
+        )
+
+    def assigned(self, assigned: set[TopicPartition]) -> None:
+        for tp in assigned:
+            self._offsets.setdefault(tp, PartitionOffsets())
+        log.info(
+            "partitions_assigned", partitions=sorted(f"{t.topic}:{t.partition}" for t in assigned)
+        )
