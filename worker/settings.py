@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=5000, ge=1)
     # Offsets are committed at most this often (and on revoke and shutdown).
     commit_interval_s: float = Field(default=1.0, gt=0)
+    # A worker that stops heart-beating (crashed, frozen) loses its partitions after this long.
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
     # Budget for finishing in-flight work when partitions are revoked or on shutdown.
     drain_timeout_s: float = Field(default=10.0, gt=0)
     # auto: JSON when stderr is not a terminal (production), readable lines on a terminal.

@@ -127,6 +127,9 @@ class ScreeningWorker:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=self.settings.max_batch,
+            session_timeout_ms=self.settings.session_timeout_ms,
+            # Kafka's rule of thumb: a third of the session timeout.
+            heartbeat_interval_ms=self.settings.session_timeout_ms // 3,
         )
         try:
             await self._producer.start()
@@ -326,6 +329,10 @@ class ScreeningWorker:
             return
         for tp, position in offsets.items():
             self._offsets[tp].committed(position)
+
+    def assignment(self) -> set[TopicPartition]:
+        """The input partitions this worker owns now."""
+        return set(self._consumer.assignment()) if self._consumer is not None else set()
 
     # -- rebalances -----------------------------------------------------------------------------
 
