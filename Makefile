@@ -11,14 +11,9 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# The main job: screen example prompts and answers against examples/stages.yaml, in-process.
+# The main job: an embedded broker, the worker, a realistic event stream and a live summary.
 demo: $(BIN)/.installed
-	$(BIN)/protect invoke --stages examples/stages.yaml --stage input-guard --seed 1 --compact \
-		--input "my ssn is 123-45-6789"
-	$(BIN)/protect invoke --stages examples/stages.yaml --stage input-guard --compact \
-		--input "What is the capital of France?"
-	$(BIN)/protect invoke --stages examples/stages.yaml --stage output-guard --compact \
-		--input "Where are the logs?" --output "See ticket OPS-1234 on build7.corp.internal"
+	$(BIN)/protect demo
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

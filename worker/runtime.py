@@ -25,9 +25,13 @@ log = structlog.get_logger(__name__)
 
 
 class Protect:
-    def __init__(self, stages: StageRegistry, evaluator: Evaluator) -> None:
+    def __init__(
+        self, stages: StageRegistry, evaluator: Evaluator, *, default_project: str | None = None
+    ) -> None:
         self.stages = stages
         self.evaluator = evaluator
+        # The stages file's `project`: where stages named without a project are looked up.
+        self.default_project = default_project
 
     @classmethod
     def from_file(cls, path: str | Path | None = None, *, seed: int | None = None) -> Protect:
@@ -52,7 +56,7 @@ class Protect:
                     field=f"stages[{i}].{warning.field}",
                     detail=warning.message,
                 )
-        return cls(stages, Evaluator(metrics, seed=seed))
+        return cls(stages, Evaluator(metrics, seed=seed), default_project=document.project)
 
     def warm_up(self, *, freeze_heap: bool = True) -> None:
         """Load every scorer's models now, for long-running processes (worker, benchmarks).

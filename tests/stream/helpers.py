@@ -11,36 +11,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-PROMPTS = [
-    "What is the capital of France?",
-    "my ssn is 123-45-6789, can you fill in the tax form?",
-    "Write a haiku about autumn leaves falling on a quiet lake.",
-    "Email me at jane.doe@example.com when the report is ready.",
-    "¿Cuál es la mejor manera de aprender a programar en Python?",
-    "Call me on +1 415 555 2671 tomorrow morning please.",
-    "Quelle est la différence entre un crocodile et un alligator ?",
-    "Summarise the attached article about interest rates in three bullet points.",
-    "My card number is 4111 1111 1111 1111, expiry 12/29.",
-    "Wie spät ist es gerade in Tokio?",
-]
-ANSWERS = [
-    "Paris is the capital of France.",
-    "Sure, the customer's email is bob.smith@example.org.",
-    "See ticket OPS-1234 on build7.corp.internal for the logs.",
-    "Acme Corp sells a similar product.",
-    "Here is a haiku: leaves drift on still water.",
-]
+from worker.demo.corpus import prompt_event, response_event
 
 
 def mixed_event(i: int) -> dict[str, Any]:
     """Prompt events, and every third one a response event with an output."""
-    event: dict[str, Any] = {
-        "payload": {"input": PROMPTS[i % len(PROMPTS)]},
-        "metadata": {"seq": str(i)},
-    }
-    if i % 3 == 2:
-        event["payload"]["output"] = ANSWERS[i % len(ANSWERS)]
-    return event
+    return response_event(i) if i % 3 == 2 else prompt_event(i)
 
 
 async def produce(

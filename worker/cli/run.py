@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,7 @@ import structlog
 
 from worker.runtime import Protect
 from worker.settings import Settings
-from worker.stream.broker import BrokerKind, EmbeddedBroker
+from worker.stream.broker import kafka_cluster
 from worker.stream.screening import ScreeningWorker
 
 log = structlog.get_logger(__name__)
@@ -33,17 +31,6 @@ def register(commands: Any) -> None:
         "--bootstrap", help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)"
     )
     p.set_defaults(run=run)
-
-
-@contextlib.asynccontextmanager
-async def kafka(bootstrap: str | None) -> AsyncIterator[str]:
-    """The configured cluster, or an embedded Tansu broker for the duration of the block."""
-    if bootstrap:
-        yield bootstrap
-        return
-    async with EmbeddedBroker(BrokerKind.TANSU) as broker:
-        log.info("embedded_broker_started", bootstrap_servers=broker.bootstrap_servers)
-        yield broker.bootstrap_servers
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
@@ -68,7 +55,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        async with kafka(args.bootstrap or settings.kafka_bootstrap_servers) as bootstrap:
+        async with kafka_cluster(args.bootstrap or settings.kafka_bootstrap_servers) as bootstrap:
             await ScreeningWorker(protect, settings, bootstrap).run(stop)
 
     asyncio.run(main())

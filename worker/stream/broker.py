@@ -17,13 +17,17 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 
+import structlog
 from aiokafka import AIOKafkaProducer
 
 from worker.errors import BrokerError
+
+log = structlog.get_logger(__name__)
 
 LOOPBACK = "127.0.0.1"
 # Both brokers bind in milliseconds; a first metadata answer can take a second on a loaded CI
@@ -183,3 +187,14 @@ class EmbeddedBroker:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+@contextlib.asynccontextmanager
+async def kafka_cluster(bootstrap_servers: str | None) -> AsyncIterator[str]:
+    """The configured cluster, or an embedded Tansu broker for the duration of the block."""
+    if bootstrap_servers:
+        yield bootstrap_servers
+        return
+    async with EmbeddedBroker(BrokerKind.TANSU) as broker:
+        log.info("embedded_broker_started", bootstrap_servers=broker.bootstrap_servers)
+        yield broker.bootstrap_servers

@@ -87,6 +87,11 @@ class ScreeningWorker:
         self.bootstrap_servers = bootstrap_servers
         self.stats = WorkerStats()
         self._bindings: dict[str, TopicBinding] = {b.input: b for b in settings.bindings}
+        # An explicit PROTECT_PROJECT wins; otherwise the stages file's project.
+        explicit = "project" in settings.model_fields_set
+        self._default_project = (
+            settings.project if explicit else protect.default_project or settings.project
+        )
         self._offsets: dict[TopicPartition, PartitionOffsets] = {}
         self._partitions: dict[str, int] = {}  # result topic -> partition count
         self._processing = asyncio.Lock()  # held while one fetch is evaluated and produced
@@ -200,7 +205,7 @@ class ScreeningWorker:
             for record in records:
                 tracker.received(record.offset)
                 decoded = decode_request(
-                    record.value, binding, self.settings.max_record_bytes, self.settings.project
+                    record.value, binding, self.settings.max_record_bytes, self._default_project
                 )
                 if isinstance(decoded, DeadLetter):
                     await self._dead_letter(tp, record, decoded)

@@ -1,0 +1,1 @@
+"""`protect demo`: an embedded broker, the worker, a realistic event stream and a live summary."""
