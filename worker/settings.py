@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     max_in_flight: int = Field(default=5000, ge=1)
     # Offsets are committed at most this often (and on revoke and shutdown).
     commit_interval_s: float = Field(default=1.0, gt=0)
+    # How long the broker may hold a fetch while waiting for data. Real Kafka answers as soon as
+    # a record arrives; some brokers (Tansu) hold the fetch this long regardless, which then
+    # sets the floor of the end-to-end latency. Lower costs only idle fetch requests.
+    fetch_max_wait_ms: int = Field(default=50, ge=1)
     # A worker that stops heart-beating (crashed, frozen) loses its partitions after this long.
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     # Budget for finishing in-flight work when partitions are revoked or on shutdown.

@@ -17,7 +17,13 @@ from worker.contract.response import (
     TraceMetadata,
 )
 from worker.contract.rules import MetricValue, Rule, Ruleset, TargetValue, evaluate_operator
-from worker.contract.stage import Stage, StageDefinition, project_id_for, stage_id_for
+from worker.contract.stage import (
+    Stage,
+    StageDefinition,
+    StageState,
+    project_id_for,
+    stage_id_for,
+)
 from worker.contract.statuses import (
     ActionType,
     ExecutionStatus,
@@ -49,6 +55,7 @@ __all__ = [
     "Stage",
     "StageDefinition",
     "StageMetadata",
+    "StageState",
     "StageType",
     "Subscription",
     "TargetValue",

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from worker.contract.request import Request
 from worker.contract.response import Response
-from worker.contract.stage import Stage
+from worker.contract.stage import Stage, StageState
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -22,6 +22,7 @@ SCHEMAS: dict[str, tuple[type[BaseModel], Literal["validation", "serialization"]
     "request.schema.json": (Request, "validation"),
     "response.schema.json": (Response, "serialization"),
     "stage.schema.json": (Stage, "validation"),
+    "stage-state.schema.json": (StageState, "validation"),
 }
 
 

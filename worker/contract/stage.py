@@ -71,3 +71,17 @@ class Stage(BaseModel):
                 "prioritized_rulesets: a local stage carries no rulesets; requests bring them"
             )
         return self
+
+
+class StageState(BaseModel):
+    """The pause state of a stage (all its versions): the registry topic's state record.
+
+    Kept apart from the version records so pausing never rewrites an immutable version, and so
+    compaction keeps exactly one state per stage next to every version.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stage_id: uuid.UUID
+    paused: bool
+    updated_at: Annotated[int, Field(ge=0, description="ns since epoch")]

@@ -132,6 +132,7 @@ class ScreeningWorker:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=self.settings.max_batch,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
             session_timeout_ms=self.settings.session_timeout_ms,
             # Kafka's rule of thumb: a third of the session timeout.
             heartbeat_interval_ms=self.settings.session_timeout_ms // 3,
