@@ -33,6 +33,7 @@ def settings_factory(topic_factory: Callable[[str], str]) -> Callable[..., Setti
             ],
             "group_id": topic_factory("group"),
             "deadletter_topic": topic_factory("deadletter"),
+            "stages_topic": topic_factory("stages"),
             "project": "demo-chatbot",
             "topic_partitions": 3,
             "commit_interval_s": 0.2,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -43,6 +43,15 @@ async def produce(
         await producer.stop()
 
 
+def all_seqs(n: int) -> Callable[[list[ConsumerRecord[bytes, bytes]]], bool]:
+    """A `done` condition for read_topic: every event 0..n-1 has a Response (duplicates aside)."""
+
+    def done(records: list[ConsumerRecord[bytes, bytes]]) -> bool:
+        return len({response_of(r)["metadata"]["seq"] for r in records}) >= n
+
+    return done
+
+
 async def read_topic(
     bootstrap: str,
     topic: str,
@@ -50,8 +59,9 @@ async def read_topic(
     *,
     timeout_s: float = 60.0,
     isolation_level: str = "read_uncommitted",
+    done: Callable[[list[ConsumerRecord[bytes, bytes]]], bool] | None = None,
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read a topic from the start (no group) until `expected` records or the timeout."""
+    """Read a topic from the start (no group) until `expected` records (or `done`), or timeout."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
@@ -65,7 +75,8 @@ async def read_topic(
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         deadline = time.monotonic() + timeout_s
-        while len(records) < expected and time.monotonic() < deadline:
+        finished = done or (lambda got: len(got) >= expected)
+        while not finished(records) and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=500)
             for part in batch.values():
                 records.extend(part)

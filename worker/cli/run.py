@@ -11,10 +11,11 @@ from typing import Any
 
 import structlog
 
-from worker.runtime import Protect
 from worker.settings import Settings
+from worker.stages.files import StagesFile, load_stages_file
 from worker.stream.broker import kafka_cluster
 from worker.stream.screening import ScreeningWorker
+from worker.stream.service import registry_backed_protect
 
 log = structlog.get_logger(__name__)
 
@@ -26,7 +27,12 @@ def register(commands: Any) -> None:
         description="Consume prompt/response events, evaluate them, produce Responses. Without "
         "KAFKA_BOOTSTRAP_SERVERS (or --bootstrap) an embedded broker is started on loopback.",
     )
-    p.add_argument("--stages", type=Path, help="stages file: custom metrics and stages")
+    p.add_argument(
+        "--stages",
+        type=Path,
+        help="stages file: its custom metrics; its stages are published to the registry topic "
+        "only on an embedded broker (use `protect stages apply` for a cluster)",
+    )
     p.add_argument(
         "--bootstrap", help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)"
     )
@@ -49,13 +55,21 @@ def install_stop_signals(stop: asyncio.Event) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    protect = Protect.from_file(args.stages or settings.stages_file, seed=settings.seed)
-    protect.warm_up()
+    stages_file = args.stages or settings.stages_file
+    document = load_stages_file(stages_file) if stages_file else StagesFile()
+    configured = args.bootstrap or settings.kafka_bootstrap_servers
 
     async def main() -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        async with kafka_cluster(args.bootstrap or settings.kafka_bootstrap_servers) as bootstrap:
+        async with (
+            kafka_cluster(configured) as bootstrap,
+            # An embedded broker's registry is empty and private: publish the file's stages.
+            registry_backed_protect(
+                document, settings, bootstrap, apply_stages=configured is None
+            ) as protect,
+        ):
+            protect.warm_up()
             await ScreeningWorker(protect, settings, bootstrap).run(stop)
 
     asyncio.run(main())

@@ -21,10 +21,11 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from worker.demo.corpus import prompt_event, response_event
-from worker.runtime import Protect
 from worker.settings import Settings
+from worker.stages.files import StagesFile, load_stages_file
 from worker.stream.broker import kafka_cluster
 from worker.stream.screening import ScreeningWorker
+from worker.stream.service import registry_backed_protect
 from worker.stream.topics import ensure_topics
 
 # Refresh the progress line this often: readable, and cheap next to the work it reports on.
@@ -53,15 +54,24 @@ async def run_demo(
     bootstrap_servers: str | None,
     out: TextIO = sys.stdout,
 ) -> DemoSummary:
-    protect = Protect.from_file(stages_file, seed=settings.seed)
-    protect.warm_up()
+    document = load_stages_file(stages_file) if stages_file else StagesFile()
     prompts, responses = settings.bindings[0], settings.bindings[-1]
-    async with kafka_cluster(bootstrap_servers) as bootstrap:
+    async with (
+        kafka_cluster(bootstrap_servers) as bootstrap,
+        registry_backed_protect(document, settings, bootstrap, apply_stages=True) as protect,
+    ):
+        protect.warm_up()
         print(
             f"broker: {bootstrap}  topics: {prompts.input}, {responses.input} -> "
             f"{prompts.results}, {responses.results}",
             file=out,
         )
+        for stage in sorted(protect.stages.latest(), key=lambda s: s.name):
+            print(
+                f"stage {stage.name!r} version {stage.version} ({stage.type.value}, "
+                f"{len(stage.prioritized_rulesets)} rulesets) from {settings.stages_topic}",
+                file=out,
+            )
         await ensure_topics(bootstrap, ScreeningWorker.topic_specs(settings))
         worker = ScreeningWorker(protect, settings, bootstrap)
         stop = asyncio.Event()

@@ -70,6 +70,12 @@ RETRY_BACKOFF_S = 1.0
 _LOGGED_KEY_CHARS = 80
 
 
+def stage_topic_spec(topic: str, replication: int = 1) -> TopicSpec:
+    """The registry topic: compacted; one partition, since writes are rare and one partition
+    gives every reader the same order of versions and pause states."""
+    return TopicSpec(topic, 1, replication, dict(COMPACTED))
+
+
 class RecordType(enum.StrEnum):
     STAGE_VERSION = "stage-version"
     STAGE_STATE = "stage-state"
@@ -385,7 +391,7 @@ class StageAdmin:
     async def start(self) -> StageAdmin:
         # One partition: registry writes are rare governance actions, so throughput is moot, and
         # one partition gives every reader one total order of versions and pause states.
-        await ensure_topics(self.bootstrap_servers, [TopicSpec(self.topic, 1, 1, dict(COMPACTED))])
+        await ensure_topics(self.bootstrap_servers, [stage_topic_spec(self.topic)])
         await self._load()
         producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
