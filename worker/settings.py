@@ -62,6 +62,10 @@ class Settings(BaseSettings):
         description="Also route triggered Responses here, for human review queues "
         "(e.g. protect.moderation); unset: off.",
     )
+    # at_least_once: commit offsets after results are acknowledged (duplicates possible after a
+    # crash). exactly_once: results and input offsets in one Kafka transaction per input
+    # partition; needs a broker with transactions, and readers with isolation read_committed.
+    delivery: Literal["at_least_once", "exactly_once"] = "at_least_once"
     # Kafka's own default message limit; larger records go to the dead-letter topic.
     max_record_bytes: int = Field(default=1024 * 1024, gt=0)
     topic_partitions: int = Field(default=6, ge=1, description="For topics created at start.")

@@ -28,7 +28,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, ProducerFenced
 
 from worker.contract.request import Request
 from worker.contract.statuses import ExecutionStatus
@@ -58,6 +58,25 @@ RESUME_FRACTION = 0.5
 RESPONSE_SIZE_FACTOR = 4
 
 
+@dataclass(frozen=True, slots=True)
+class _Out:
+    """One record to produce."""
+
+    topic: str
+    value: bytes | None
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+    partition: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """What one input record produces."""
+
+    offset: int
+    outputs: list[_Out]
+
+
 @dataclass
 class WorkerStats:
     """Counts for progress displays and tests; read from the worker's own event loop."""
@@ -77,7 +96,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._worker.release(set(revoked))
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self._worker.assigned(set(assigned))
+        await self._worker.assigned(set(assigned))
 
 
 class ScreeningWorker:
@@ -99,7 +118,11 @@ class ScreeningWorker:
         self._below_limit = asyncio.Event()
         self._fatal: BaseException | None = None
         self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
+        self._producer: AIOKafkaProducer | None = None  # at-least-once mode
+        # Exactly-once mode: one transactional producer per owned input partition.
+        self._transactional = settings.delivery == "exactly_once"
+        self._transactions: dict[TopicPartition, AIOKafkaProducer] = {}
+        self._client_id = f"protect-worker-{socket.gethostname()}-{os.getpid()}"
         self._last_commit = time.monotonic()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -116,17 +139,11 @@ class ScreeningWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Screen until `stop` is set, then drain, commit and leave the group."""
         await ensure_topics(self.bootstrap_servers, self.topic_specs(self.settings))
-        client_id = f"protect-worker-{socket.gethostname()}-{os.getpid()}"
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
-            client_id=client_id,
-            acks="all",
-            linger_ms=5,
-            max_request_size=RESPONSE_SIZE_FACTOR * self.settings.max_record_bytes,
-        )
+        if not self._transactional:
+            self._producer = self._new_producer()
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
-            client_id=client_id,
+            client_id=self._client_id,
             group_id=self.settings.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -138,12 +155,13 @@ class ScreeningWorker:
             heartbeat_interval_ms=self.settings.session_timeout_ms // 3,
         )
         try:
-            await self._producer.start()
-            for binding in self.settings.bindings:
-                self._partitions[binding.results] = len(
-                    await self._producer.partitions_for(binding.results)
-                )
+            if self._producer is not None:
+                await self._producer.start()
             await self._consumer.start()
+            await self._consumer.topics()  # metadata of the topics just ensured
+            for binding in self.settings.bindings:
+                partitions = self._consumer.partitions_for_topic(binding.results)
+                self._partitions[binding.results] = len(partitions or ())
         except KafkaError as exc:
             await self._close()
             raise BrokerError(f"cannot start Kafka clients: {exc}") from exc
@@ -166,7 +184,8 @@ class ScreeningWorker:
                     await self._process(batch)
             if self._in_flight > self.settings.max_in_flight:
                 await self._backpressure()
-            if time.monotonic() - self._last_commit >= self.settings.commit_interval_s:
+            commit_due = time.monotonic() - self._last_commit >= self.settings.commit_interval_s
+            if commit_due and not self._transactional:  # transactions commit their offsets
                 await self._commit()
         if self._fatal is not None:
             raise BrokerError(f"producing results failed: {self._fatal}") from self._fatal
@@ -190,62 +209,65 @@ class ScreeningWorker:
         if self._consumer is not None:
             with contextlib.suppress(Exception):
                 await self._consumer.stop()  # leaves the group: partitions move at once
-        if self._producer is not None:
-            with contextlib.suppress(Exception):
-                await self._producer.stop()
+        producers = [self._producer, *self._transactions.values()]
+        self._transactions.clear()
+        for producer in producers:
+            if producer is not None:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+
+    def _new_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers,
+            client_id=self._client_id,
+            acks="all",
+            linger_ms=5,
+            max_request_size=RESPONSE_SIZE_FACTOR * self.settings.max_record_bytes,
+            transactional_id=transactional_id,
+            enable_idempotence=transactional_id is not None,
+        )
 
     # -- one fetch ------------------------------------------------------------------------------
 
     async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        producer = self._producer
-        assert producer is not None
-        jobs: list[tuple[TopicPartition, Any, Request]] = []
+        """Decode, evaluate (one batch for the whole fetch), encode, then deliver."""
+        deliveries: dict[TopicPartition, list[_Delivery]] = {}
+        jobs: list[tuple[TopicPartition, Any, Request, list[_Out]]] = []
         for tp, records in batch.items():
             binding = self._bindings[tp.topic]
-            tracker = self._offsets.setdefault(tp, PartitionOffsets())
+            entries = deliveries[tp] = []
             for record in records:
-                tracker.received(record.offset)
+                outputs: list[_Out] = []
+                entries.append(_Delivery(record.offset, outputs))
                 decoded = decode_request(
                     record.value, binding, self.settings.max_record_bytes, self._default_project
                 )
                 if isinstance(decoded, DeadLetter):
-                    await self._dead_letter(tp, record, decoded)
+                    outputs.append(self._dead_letter(tp, record, decoded))
                 else:
-                    jobs.append((tp, record, decoded))
+                    jobs.append((tp, record, decoded, outputs))
             self.stats.consumed += len(records)
-        if not jobs:
-            return
-        responses = await self.protect.ainvoke_many([request for _, _, request in jobs])
-        moderation = self.settings.moderation_topic
-        for (tp, record, _), response in zip(jobs, responses, strict=True):
-            binding = self._bindings[tp.topic]
-            source = Source(tp.topic, tp.partition, record.offset, record.headers)
-            value, headers = encode_response(response, source)
-            sends = [
-                await producer.send(
-                    binding.results,
-                    value,
-                    key=record.key,
-                    headers=headers,
-                    partition=self._result_partition(binding.results, tp.partition),
-                )
-            ]
-            if moderation and response.status is ExecutionStatus.TRIGGERED:
-                sends.append(
-                    await producer.send(moderation, value, key=record.key, headers=headers)
-                )
-            self._watch(tp, record.offset, sends)
-            self.stats.by_status[response.status.value] += 1
+        if jobs:
+            responses = await self.protect.ainvoke_many([request for _, _, request, _ in jobs])
+            moderation = self.settings.moderation_topic
+            for (tp, record, _, outputs), response in zip(jobs, responses, strict=True):
+                results = self._bindings[tp.topic].results
+                source = Source(tp.topic, tp.partition, record.offset, record.headers)
+                value, headers = encode_response(response, source)
+                partition = self._result_partition(results, tp.partition)
+                outputs.append(_Out(results, value, record.key, headers, partition))
+                if moderation and response.status is ExecutionStatus.TRIGGERED:
+                    outputs.append(_Out(moderation, value, record.key, headers, None))
+                self.stats.by_status[response.status.value] += 1
+        if self._transactional:
+            await asyncio.gather(*(self._transact(tp, d) for tp, d in deliveries.items()))
+        else:
+            await self._send(deliveries)
 
-    async def _dead_letter(self, tp: TopicPartition, record: Any, letter: DeadLetter) -> None:
-        assert self._producer is not None
+    def _dead_letter(self, tp: TopicPartition, record: Any, letter: DeadLetter) -> _Out:
         headers = dead_letter_headers(
             letter, Source(tp.topic, tp.partition, record.offset, record.headers)
         )
-        sent = await self._producer.send(
-            self.settings.deadletter_topic, record.value, key=record.key, headers=headers
-        )
-        self._watch(tp, record.offset, [sent])
         self.stats.dead_letters += 1
         log.warning(
             "dead_letter",
@@ -254,6 +276,68 @@ class ScreeningWorker:
             offset=record.offset,
             reason=letter.reason.value,
         )
+        return _Out(self.settings.deadletter_topic, record.value, record.key, headers, None)
+
+    async def _send(self, deliveries: dict[TopicPartition, list[_Delivery]]) -> None:
+        """At-least-once: send, and let acknowledgements advance the committable offsets."""
+        producer = self._producer
+        assert producer is not None
+        for tp, entries in deliveries.items():
+            tracker = self._offsets.setdefault(tp, PartitionOffsets())
+            for entry in entries:
+                tracker.received(entry.offset)
+                sends = [
+                    await producer.send(
+                        o.topic, o.value, key=o.key, headers=o.headers, partition=o.partition
+                    )
+                    for o in entry.outputs
+                ]
+                self._watch(tp, entry.offset, sends)
+
+    async def _transact(self, tp: TopicPartition, entries: list[_Delivery]) -> None:
+        """Exactly-once: one partition's outputs and its next offset in one transaction."""
+        producer = self._transactions.get(tp)
+        if producer is None:
+            return  # revoked while this fetch was evaluated: the next owner re-processes it
+        outputs = [o for entry in entries for o in entry.outputs]
+        try:
+            async with producer.transaction():
+                sends = [
+                    await producer.send(
+                        o.topic, o.value, key=o.key, headers=o.headers, partition=o.partition
+                    )
+                    for o in outputs
+                ]
+                # Every result is written before the offsets join the transaction, so an abort
+                # never races produce requests still in flight.
+                await asyncio.gather(*sends)
+                await producer.send_offsets_to_transaction(
+                    {tp: entries[-1].offset + 1}, self.settings.group_id
+                )
+        except ProducerFenced as exc:
+            # Another worker owns this partition's transactional id now: we are a zombie.
+            self._fatal = exc
+            return
+        except KafkaError as exc:
+            # Aborted: nothing of it is visible to read_committed readers. Rewind to the last
+            # committed offset so these records are processed again.
+            log.warning(
+                "transaction_aborted", topic=tp.topic, partition=tp.partition, error=repr(exc)
+            )
+            await self._rewind(tp)
+            return
+        self.stats.produced += len(outputs)
+
+    async def _rewind(self, tp: TopicPartition) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        if tp not in consumer.assignment():
+            return
+        committed = await consumer.committed(tp)
+        if committed is None:
+            await consumer.seek_to_beginning(tp)
+        else:
+            consumer.seek(tp, committed)
 
     def _result_partition(self, topic: str, partition: int) -> int | None:
         # Same partition number as the input keeps each input partition's results in input
@@ -350,15 +434,26 @@ class ScreeningWorker:
             if self._producer is not None and self._fatal is None:
                 await self._drain()
                 await self._commit(revoked)
-        for tp in revoked:
-            self._offsets.pop(tp, None)
+            for tp in revoked:
+                self._offsets.pop(tp, None)
+                producer = self._transactions.pop(tp, None)
+                if producer is not None:
+                    with contextlib.suppress(Exception):
+                        await producer.stop()
         log.info(
             "partitions_revoked", partitions=sorted(f"{t.topic}:{t.partition}" for t in revoked)
         )
 
-    def assigned(self, assigned: set[TopicPartition]) -> None:
+    async def assigned(self, assigned: set[TopicPartition]) -> None:
         for tp in assigned:
             self._offsets.setdefault(tp, PartitionOffsets())
+            if self._transactional and tp not in self._transactions:
+                # Stable per input partition (aiokafka has no KIP-447 fencing): the next owner
+                # of this partition fences the previous one's unfinished transaction.
+                transactional_id = f"{self.settings.group_id}.{tp.topic}.{tp.partition}"
+                producer = self._new_producer(transactional_id)
+                await producer.start()
+                self._transactions[tp] = producer
         log.info(
             "partitions_assigned", partitions=sorted(f"{t.topic}:{t.partition}" for t in assigned)
         )
