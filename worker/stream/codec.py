@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from worker.contract.request import Request
 from worker.contract.response import Response
@@ -74,15 +75,10 @@ def decode_request(
             DeadLetterReason.TOO_LARGE, f"{len(value)} bytes > limit of {max_bytes} bytes"
         )
     try:
-        text = value.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return DeadLetter(DeadLetterReason.NOT_UTF8, f"invalid UTF-8 at byte {exc.start}")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return DeadLetter(
-            DeadLetterReason.INVALID_JSON, f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
-        )
+        # pydantic-core's parser: ~3x faster than json.loads on event-sized records.
+        document = from_json(value)
+    except ValueError:
+        return _unparsable(value)
     if not isinstance(document, dict):
         return DeadLetter(
             DeadLetterReason.SCHEMA,
@@ -99,6 +95,22 @@ def decode_request(
         return Request.model_validate(document)
     except ValidationError as exc:
         return DeadLetter(DeadLetterReason.SCHEMA, describe(exc)[:_MAX_DETAIL])
+
+
+def _unparsable(value: bytes) -> DeadLetter:
+    """Why a record is not JSON, in the terms of Python's own decoder (the rare, slow path)."""
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return DeadLetter(DeadLetterReason.NOT_UTF8, f"invalid UTF-8 at byte {exc.start}")
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return DeadLetter(
+            DeadLetterReason.INVALID_JSON, f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+        )
+    # pydantic-core refuses what Python accepts (e.g. NaN, or nesting beyond its limit).
+    return DeadLetter(DeadLetterReason.INVALID_JSON, "not strict JSON")
 
 
 @dataclass(frozen=True, slots=True)
