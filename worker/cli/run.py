@@ -13,7 +13,7 @@ import structlog
 
 from worker.settings import Settings
 from worker.stages.files import StagesFile, load_stages_file
-from worker.stream.broker import kafka_cluster
+from worker.stream.broker import kafka_cluster, kill_embedded_brokers
 from worker.stream.screening import ScreeningWorker
 from worker.stream.service import registry_backed_protect
 
@@ -46,6 +46,7 @@ def install_stop_signals(stop: asyncio.Event) -> None:
     def on_signal(signum: int) -> None:
         if stop.is_set():
             log.warning("second_signal_exit", signal=signal.Signals(signum).name)
+            kill_embedded_brokers()
             os._exit(128 + signum)
         log.info("stopping", signal=signal.Signals(signum).name)
         stop.set()

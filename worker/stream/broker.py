@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -34,6 +35,19 @@ LOOPBACK = "127.0.0.1"
 # machine. Past this the binary is broken, not slow.
 STARTUP_TIMEOUT_S = 30.0
 _STOP_GRACE_S = 5.0
+
+
+# Broker processes started by this process: an immediate exit (a second Ctrl-C) must not leave
+# them running, since they live in sessions of their own.
+_LIVE_PIDS: set[int] = set()
+
+
+def kill_embedded_brokers() -> None:
+    """SIGKILL every embedded broker this process started; for exits that skip cleanup."""
+    for pid in list(_LIVE_PIDS):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        _LIVE_PIDS.discard(pid)
 
 
 class BrokerKind(StrEnum):
@@ -120,6 +134,7 @@ class EmbeddedBroker:
             start_new_session=True,  # a Ctrl-C to the worker must not kill it first
         )
         log.close()
+        _LIVE_PIDS.add(self._process.pid)
         try:
             await self._wait_ready()
         except BaseException:
@@ -166,6 +181,8 @@ class EmbeddedBroker:
 
     async def stop(self) -> None:
         process, self._process = self._process, None
+        if process is not None:
+            _LIVE_PIDS.discard(process.pid)
         if process is not None and process.returncode is None:
             process.terminate()
             try:
