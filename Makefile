@@ -26,6 +26,7 @@ test: lint
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/stream.py
 
 schemas: $(BIN)/.installed
 	$(BIN)/protect schemas
