@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -55,26 +56,28 @@ class Broker:
     kind: str  # "tansu", "noida" or "external"
 
 
-@pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def tansu() -> AsyncIterator[Broker]:
-    """A broker with correct group membership (rebalances, crash eviction): Tansu, or external."""
+@contextlib.asynccontextmanager
+async def _session_broker(kind: BrokerKind) -> AsyncIterator[Broker]:
     external = os.environ.get(EXTERNAL_BOOTSTRAP_ENV)
     if external:
         yield Broker(external, "external")
         return
-    async with EmbeddedBroker(BrokerKind.TANSU) as broker:
-        yield Broker(broker.bootstrap_servers, "tansu")
+    async with EmbeddedBroker(kind) as broker:
+        yield Broker(broker.bootstrap_servers, kind.value)
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def tansu() -> AsyncIterator[Broker]:
+    """A broker with correct group membership (rebalances, crash eviction): Tansu, or external."""
+    async with _session_broker(BrokerKind.TANSU) as broker:
+        yield broker
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def noida() -> AsyncIterator[Broker]:
     """A broker with idempotence and transactions (exactly-once mode): noida-db, or external."""
-    external = os.environ.get(EXTERNAL_BOOTSTRAP_ENV)
-    if external:
-        yield Broker(external, "external")
-        return
-    async with EmbeddedBroker(BrokerKind.NOIDA) as broker:
-        yield Broker(broker.bootstrap_servers, "noida")
+    async with _session_broker(BrokerKind.NOIDA) as broker:
+        yield broker
 
 
 @pytest.fixture

@@ -6,12 +6,13 @@ Data path of one fetch (`_process`):
     Responses --producer.send--> result topic (same partition number as the input: per-partition
                                  order is kept), + moderation topic when triggered
     DeadLetters --producer.send--> dead-letter topic, original bytes + reason headers
-Offsets (`_acked` -> PartitionOffsets -> `_commit`): an input offset counts as processed only
-once everything it produced is acknowledged by the broker; the highest contiguous processed
-offset + 1 per partition is committed periodically, on revoke and on shutdown. Never a bare
-`commit()`: partitions can be revoked in the middle of a batch (aiokafka #929, #933).
-
-Delivery is at-least-once: a crash between produce and commit re-delivers, never loses.
+Delivery, at-least-once (`_send`, `_acked` -> PartitionOffsets -> `_commit`): an input offset
+counts as processed only once everything it produced is acknowledged by the broker; the highest
+contiguous processed offset + 1 per partition is committed periodically, on revoke and on
+shutdown. Never a bare `commit()`: partitions can be revoked mid-batch (aiokafka #929, #933).
+A crash between produce and commit re-delivers, never loses.
+Delivery, exactly-once (`_transact`): per input partition, its outputs and its next offset in one
+transaction of that partition's own transactional producer; an abort rewinds and redoes.
 """
 
 from __future__ import annotations
