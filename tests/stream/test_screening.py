@@ -148,3 +148,27 @@ async def test_bad_records_go_to_the_dead_letter_topic_and_good_ones_get_respons
         assert H_SOURCE_OFFSET in header
         assert (record.value or b"") == original  # the original bytes, unchanged
     assert running.worker.stats.dead_letters == len(expected_bad)
+
+
+async def test_backpressure_pauses_fetching_and_loses_nothing(
+    tansu: Broker,
+    settings_factory: Callable[..., Settings],
+    worker_factory: Callable[..., RunningWorker],
+) -> None:
+    n = 1000
+    # The smallest in-flight limit: a fetch of 100 leaves more than one record unacknowledged
+    # when the loop checks (acks on loopback arrive while later records are still being sent,
+    # so a limit of ~20 is rarely crossed), and the worker must pause until all are acked.
+    settings = settings_factory(max_in_flight=1, max_batch=100)
+    prompts = settings.bindings[0]
+    await ensure_topics(tansu.bootstrap_servers, running_topics(settings))
+    await produce(
+        tansu.bootstrap_servers,
+        prompts.input,
+        [json.dumps(mixed_event(i)).encode() for i in range(n)],
+    )
+    running = worker_factory(tansu, settings)
+    results = await read_topic(tansu.bootstrap_servers, prompts.results, n)
+    await running.finish()
+    assert sorted(int(response_of(r)["metadata"]["seq"]) for r in results) == list(range(n))
+    assert running.worker.stats.pauses > 0

@@ -85,6 +85,7 @@ class WorkerStats:
     consumed: int = 0
     produced: int = 0
     dead_letters: int = 0
+    pauses: int = 0  # times fetching was paused for backpressure
     by_status: Counter[str] = field(default_factory=Counter)
     started_at: float = field(default_factory=time.monotonic)
 
@@ -377,6 +378,7 @@ class ScreeningWorker:
         assert consumer is not None
         partitions = consumer.assignment()
         consumer.pause(*partitions)
+        self.stats.pauses += 1
         try:
             self._below_limit.clear()
             while self._in_flight > self.settings.max_in_flight * RESUME_FRACTION:
