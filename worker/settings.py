@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     # crash). exactly_once: results and input offsets in one Kafka transaction per input
     # partition; needs a broker with transactions, and readers with isolation read_committed.
     delivery: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # One Delivery record per matching subscription, for the notifier (`protect notify`).
+    notifications_topic: str = "protect.notifications"
     # Kafka's own default message limit; larger records go to the dead-letter topic.
     max_record_bytes: int = Field(default=1024 * 1024, gt=0)
     topic_partitions: int = Field(default=6, ge=1, description="For topics created at start.")
@@ -85,6 +87,35 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     # Budget for finishing in-flight work when partitions are revoked or on shutdown.
     drain_timeout_s: float = Field(default=10.0, gt=0)
+    # -- the notifier -------------------------------------------------------------------------
+    notify_group_id: str = "protect-notifier"
+    # Pending retries live in Kafka (with their due time), so they survive a notifier crash.
+    notify_retry_topic: str = "protect.notifications.retry"
+    notify_dead_topic: str = "protect.notifications.dead"
+    # Standard Webhooks guidance and Svix's practice.
+    notify_attempt_timeout_s: float = Field(default=15.0, gt=0)
+    notify_retry_schedule_s: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        description="Delays before each retry; after the last, the delivery is dead-lettered.",
+    )
+    notify_retry_jitter: float = Field(default=0.2, ge=0, lt=1)
+    # A receiver's Retry-After is honoured within these bounds (a hostile or buggy value can
+    # neither hammer it nor park a delivery for ever).
+    notify_retry_after_min_s: float = Field(default=1.0, ge=0)
+    notify_retry_after_max_s: float = Field(default=36000.0, gt=0)
+    # Isolation: attempts in flight per endpoint, and in all.
+    notify_endpoint_concurrency: int = Field(default=4, ge=1)
+    notify_max_concurrency: int = Field(default=256, ge=1)
+    # Circuit breaker per endpoint: after this many consecutive failures, skip attempts (and
+    # schedule retries) for the cool-down, then let one attempt probe the endpoint.
+    notify_breaker_failures: int = Field(default=5, ge=1)
+    notify_breaker_cooldown_s: float = Field(default=30.0, gt=0)
+    # SSRF guard: resolved addresses in these networks are allowed although private/loopback.
+    notify_allow_networks: list[str] = Field(default_factory=list)
+    # Secrets by reference (`env:NAME` or `file:/path`), never by value: URL prefix -> ref;
+    # the longest matching prefix wins, else the default.
+    webhook_secrets: dict[str, str] = Field(default_factory=dict)
+    webhook_default_secret: str | None = None
     # auto: JSON when stderr is not a terminal (production), readable lines on a terminal.
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -14,7 +14,7 @@ import pytest
 import structlog
 from aiokafka import AIOKafkaProducer
 
-from tests.conftest import Broker
+from tests.brokers import Broker
 from tests.factories import central, override, ruleset
 from tests.scorers import keyword_labels, score
 from worker.contract import Stage, StageDefinition, StageState

@@ -12,9 +12,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from tests.conftest import Broker
-from tests.stream.conftest import RunningWorker
+from tests.brokers import Broker
 from tests.stream.helpers import all_seqs, mixed_event, produce, read_topic, response_of
+from tests.workers import RunningWorker
 from worker.settings import Settings
 from worker.stream.screening import ScreeningWorker
 from worker.stream.topics import ensure_topics

@@ -13,9 +13,9 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.conftest import Broker
-from tests.stream.conftest import EXAMPLES, RunningWorker
+from tests.brokers import Broker
 from tests.stream.helpers import all_seqs, mixed_event, produce, read_topic, response_of
+from tests.workers import EXAMPLES, RunningWorker
 from worker.metrics.builtin import default_registry
 from worker.settings import Settings
 from worker.stages.files import load_stages_file

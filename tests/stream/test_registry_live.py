@@ -11,9 +11,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from tests.conftest import Broker
-from tests.stream.conftest import EXAMPLES, RunningWorker
+from tests.brokers import Broker
 from tests.stream.helpers import produce
+from tests.workers import EXAMPLES, RunningWorker
 from worker.contract.stage import StageDefinition
 from worker.settings import Settings
 from worker.stages.files import load_stages_file

@@ -6,9 +6,9 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
-from tests.conftest import Broker
-from tests.stream.conftest import EXAMPLES, RunningWorker
+from tests.brokers import Broker
 from tests.stream.helpers import comparable, mixed_event, produce, read_topic, response_of
+from tests.workers import EXAMPLES, RunningWorker
 from worker.contract.request import Request
 from worker.runtime import Protect
 from worker.settings import Settings

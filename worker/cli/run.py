@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from worker.cli.lifecycle import install_stop_signals
 from worker.settings import Settings
 from worker.stages.files import StagesFile, load_stages_file
-from worker.stream.broker import kafka_cluster, kill_embedded_brokers
+from worker.stream.broker import kafka_cluster
 from worker.stream.screening import ScreeningWorker
 from worker.stream.service import registry_backed_protect
 
@@ -37,22 +36,6 @@ def register(commands: Any) -> None:
         "--bootstrap", help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)"
     )
     p.set_defaults(run=run)
-
-
-def install_stop_signals(stop: asyncio.Event) -> None:
-    """First SIGINT/SIGTERM: stop fetching, finish, commit, leave the group. Second: exit now."""
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signum: int) -> None:
-        if stop.is_set():
-            log.warning("second_signal_exit", signal=signal.Signals(signum).name)
-            kill_embedded_brokers()
-            os._exit(128 + signum)
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

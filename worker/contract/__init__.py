@@ -4,6 +4,7 @@ Imports nothing else of ours, does no I/O.
 """
 
 from worker.contract.actions import Action, OverrideAction, PassthroughAction, Subscription
+from worker.contract.notification import Attempt, Delivery
 from worker.contract.payload import Payload
 from worker.contract.request import DEFAULT_TIMEOUT_S, Request
 from worker.contract.response import (
@@ -38,6 +39,8 @@ __all__ = [
     "Action",
     "ActionResult",
     "ActionType",
+    "Attempt",
+    "Delivery",
     "ExecutionStatus",
     "MetricComputation",
     "MetricStatus",

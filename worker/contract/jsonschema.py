@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from worker.contract.notification import Delivery
 from worker.contract.request import Request
 from worker.contract.response import Response
 from worker.contract.stage import Stage, StageState
@@ -23,6 +24,7 @@ SCHEMAS: dict[str, tuple[type[BaseModel], Literal["validation", "serialization"]
     "response.schema.json": (Response, "serialization"),
     "stage.schema.json": (Stage, "validation"),
     "stage-state.schema.json": (StageState, "validation"),
+    "notification.schema.json": (Delivery, "serialization"),
 }
 
 

@@ -167,7 +167,20 @@ class Evaluator:
 
         ruleset_results: list[dict[str, Any]] = []
         action_type, action_value = ActionType.PASSTHROUGH, text
-        if status is None:
+        if status is ExecutionStatus.ERROR:
+            # Rulesets the request would have run are reported `error`: subscriptions on
+            # `error` hear of it (ours; Galileo documents `error` subscriptions, not the shape).
+            ruleset_results = [
+                {
+                    "status": ExecutionStatus.ERROR,
+                    "rules": ruleset.rules,
+                    "action": ruleset.action,
+                    "description": ruleset.description,
+                    "rule_results": [],
+                }
+                for ruleset in resolution.rulesets
+            ]
+        elif status is None:
             triggered = saw_timeout = saw_failure = False
             for ruleset in resolution.rulesets:
                 ruleset_status, result = self._ruleset_result(job, ruleset)

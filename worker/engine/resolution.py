@@ -15,7 +15,9 @@ class Resolution:
     """The outcome of resolving a Request's stage.
 
     `outcome` is set when nothing is to be evaluated: `paused`, `skipped` (no rulesets) or `error`
-    (with `error` saying why). Otherwise the engine evaluates `rulesets`.
+    (with `error` saying why). Otherwise the engine evaluates `rulesets`. With `error`, `rulesets`
+    are the ones the request would have run, when known: each is reported `error`, so the
+    subscriptions that ask for `error` are notified.
     """
 
     stage: Stage | None
@@ -24,5 +26,7 @@ class Resolution:
     error: str | None = None
 
     @classmethod
-    def failure(cls, message: str, stage: Stage | None = None) -> Resolution:
-        return cls(stage=stage, outcome=ExecutionStatus.ERROR, error=message)
+    def failure(
+        cls, message: str, stage: Stage | None = None, rulesets: Sequence[Ruleset] = ()
+    ) -> Resolution:
+        return cls(stage=stage, rulesets=rulesets, outcome=ExecutionStatus.ERROR, error=message)

@@ -18,7 +18,7 @@ def resolve(request: Request, stages: StageRegistry) -> Resolution:
             or request.stage_id is not None
             or request.stage_version is not None
         ):
-            return Resolution.failure(str(exc))
+            return Resolution.failure(str(exc), rulesets=request.prioritized_rulesets or ())
         # As Galileo's REST API did: rulesets + an unknown stage name creates the local stage.
         assert request.stage_name is not None  # Request validation guarantees it
         stage = stages.create_local(
@@ -42,5 +42,7 @@ def resolve(request: Request, stages: StageRegistry) -> Resolution:
             f"stage {stage.name!r} is a central stage: its rulesets come from the registry; "
             "remove prioritized_rulesets from the request",
             stage,
+            # The governed rulesets: their subscriptions are the ones told of the error.
+            stage.prioritized_rulesets,
         )
     return Resolution(stage, stage.prioritized_rulesets)

@@ -4,7 +4,8 @@ Data path of one fetch (`_process`):
     records --decode_request--> Request | DeadLetter
     Requests --Protect.ainvoke_many (one batch per fetch)--> Responses
     Responses --producer.send--> result topic (same partition number as the input: per-partition
-                                 order is kept), + moderation topic when triggered
+                                 order is kept), + moderation topic when triggered,
+                                 + one Delivery per matching subscription (notifications topic)
     DeadLetters --producer.send--> dead-letter topic, original bytes + reason headers
 Delivery, at-least-once (`_send`, `_acked` -> PartitionOffsets -> `_commit`): an input offset
 counts as processed only once everything it produced is acknowledged by the broker; the highest
@@ -34,6 +35,7 @@ from aiokafka.errors import CommitFailedError, KafkaError, ProducerFenced
 from worker.contract.request import Request
 from worker.contract.statuses import ExecutionStatus
 from worker.errors import BrokerError
+from worker.notify.fanout import deliveries_for
 from worker.runtime import Protect
 from worker.settings import Settings, TopicBinding
 from worker.stream.codec import (
@@ -133,7 +135,7 @@ class ScreeningWorker:
     def topic_specs(s: Settings) -> list[TopicSpec]:
         """Every topic the worker reads or writes, created at start when missing."""
         names = [b.input for b in s.bindings] + [b.results for b in s.bindings]
-        names.append(s.deadletter_topic)
+        names += [s.deadletter_topic, s.notifications_topic]
         if s.moderation_topic:
             names.append(s.moderation_topic)
         return [TopicSpec(n, s.topic_partitions, s.topic_replication) for n in dict.fromkeys(names)]
@@ -252,6 +254,7 @@ class ScreeningWorker:
         if jobs:
             responses = await self.protect.ainvoke_many([request for _, _, request, _ in jobs])
             moderation = self.settings.moderation_topic
+            notifications = self.settings.notifications_topic
             for (tp, record, _, outputs), response in zip(jobs, responses, strict=True):
                 results = self._bindings[tp.topic].results
                 source = Source(tp.topic, tp.partition, record.offset, record.headers)
@@ -260,6 +263,16 @@ class ScreeningWorker:
                 outputs.append(_Out(results, value, record.key, headers, partition))
                 if moderation and response.status is ExecutionStatus.TRIGGERED:
                     outputs.append(_Out(moderation, value, record.key, headers, None))
+                for delivery in deliveries_for(response):
+                    outputs.append(
+                        _Out(
+                            notifications,
+                            delivery.model_dump_json().encode(),
+                            record.key,
+                            headers,
+                            None,
+                        )
+                    )
                 self.stats.by_status[response.status.value] += 1
         if self._transactional:
             await asyncio.gather(*(self._transact(tp, d) for tp, d in deliveries.items()))

@@ -1,4 +1,7 @@
-"""Factories for stream tests: per-test topics and settings, in-process workers."""
+"""Factories for Kafka tests: per-test topics and settings, in-process workers.
+
+The fixtures are registered in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Broker
+from tests.brokers import Broker
 from worker.runtime import Protect
 from worker.settings import Settings, TopicBinding
 from worker.stream.screening import ScreeningWorker
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "stages.yaml"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "stages.yaml"
 
 
 @pytest.fixture

@@ -1,0 +1,431 @@
+"""The notifier against Tansu and real HTTP receivers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.brokers import Broker
+from tests.notify.receivers import Receiver, Script
+from tests.stream.helpers import produce, read_topic
+from tests.workers import RunningWorker
+from worker.contract.notification import Delivery
+from worker.contract.request import Request
+from worker.engine.evaluate import Evaluator
+from worker.metrics.builtin import default_registry
+from worker.notify.client import WebhookClient
+from worker.notify.fanout import deliveries_for
+from worker.notify.notifier import Notifier
+from worker.notify.signing import generate_secret, verify
+from worker.runtime import Protect
+from worker.settings import Settings
+from worker.stages.registry import StageRegistry
+from worker.stream.topics import ensure_topics
+
+PROTECT = str(Path(sys.executable).with_name("protect"))
+SECRET_ENV = "PROTECT_TEST_WEBHOOK_SECRET"
+FAST_RETRIES = [0.2, 0.2, 0.2, 0.2, 0.2]
+
+
+@pytest.fixture
+def secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    value = generate_secret()
+    monkeypatch.setenv(SECRET_ENV, value)
+    return value
+
+
+@pytest.fixture
+def notify_settings(
+    settings_factory: Callable[..., Settings], secret: str
+) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "notify_allow_networks": ["127.0.0.1/32"],  # the receivers are on loopback
+            "webhook_default_secret": f"env:{SECRET_ENV}",
+            "notify_retry_schedule_s": FAST_RETRIES,
+            "notify_attempt_timeout_s": 2.0,
+            "notify_group_id": f"notifier-{os.urandom(4).hex()}",
+            "notifications_topic": f"notifications-{os.urandom(4).hex()}",
+            "notify_retry_topic": f"retry-{os.urandom(4).hex()}",
+            "notify_dead_topic": f"dead-{os.urandom(4).hex()}",
+        }
+        values.update(overrides)
+        return settings_factory(**values)
+
+    return make
+
+
+@asynccontextmanager
+async def running_notifier(
+    broker: Broker, settings: Settings, client: WebhookClient | None = None
+) -> AsyncIterator[Notifier]:
+    notifier = Notifier(settings, broker.bootstrap_servers, client or WebhookClient(settings))
+    stop = asyncio.Event()
+    task = asyncio.create_task(notifier.run(stop))
+    try:
+        yield notifier
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def subscribed_rulesets(url: str, statuses: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """A PII ruleset (override) whose action notifies `url`."""
+    subscription: dict[str, Any] = {"url": url}
+    if statuses is not None:
+        subscription["statuses"] = list(statuses)
+    return [
+        {
+            "rules": [{"metric": "input_pii", "operator": "contains", "target_value": "ssn"}],
+            "action": {"type": "OVERRIDE", "choices": ["blocked"], "subscriptions": [subscription]},
+        }
+    ]
+
+
+async def wait_until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def deliveries(urls: Sequence[str], n_each: int = 1) -> list[Delivery]:
+    """Real Deliveries: triggered Responses of the in-process engine, subscribed to `urls`."""
+    metrics = default_registry()
+    protect = Protect(StageRegistry(metrics), Evaluator(metrics, seed=0))
+    out: list[Delivery] = []
+    for i, url in enumerate(urls):
+        for k in range(n_each):
+            response = await protect.ainvoke(
+                Request.model_validate(
+                    {
+                        "payload": {"input": "my ssn is 123-45-6789"},
+                        "project_name": "t",
+                        "stage_name": f"local-{i}",
+                        "rulesets": subscribed_rulesets(url),
+                        "metadata": {"n": str(k)},
+                    }
+                )
+            )
+            out += deliveries_for(response)
+    return out
+
+
+async def publish(broker: Broker, settings: Settings, items: Sequence[Delivery]) -> None:
+    await produce(
+        broker.bootstrap_servers,
+        settings.notifications_topic,
+        [d.model_dump_json().encode() for d in items],
+        [d.id.encode() for d in items],
+    )
+
+
+# -- end to end: worker -> notifications topic -> notifier -> receiver --------------------------
+
+
+async def test_worker_and_notifier_deliver_signed_responses_by_status(
+    tansu: Broker,
+    notify_settings: Callable[..., Settings],
+    worker_factory: Callable[..., RunningWorker],
+    secret: str,
+) -> None:
+    settings = notify_settings()
+    prompts = settings.bindings[0]
+    with Receiver() as receiver:
+        default_url = receiver.url("/triggered")
+        chosen_url = receiver.url("/errors-and-clean")
+        rulesets = [
+            *subscribed_rulesets(default_url),
+            {
+                "rules": [{"metric": "input_pii", "operator": "contains", "target_value": "ssn"}],
+                "action": {
+                    "type": "PASSTHROUGH",
+                    "subscriptions": [{"url": chosen_url, "statuses": ["error", "not_triggered"]}],
+                },
+            },
+        ]
+        events = [
+            {
+                "payload": {"input": "my ssn is 123-45-6789"},
+                "stage_name": "hooks",
+                "rulesets": rulesets,
+                "metadata": {"case": "pii"},
+            },
+            {
+                "payload": {"input": "what's the weather like?"},
+                "stage_name": "hooks",
+                "rulesets": rulesets,
+                "metadata": {"case": "clean"},
+            },
+            # An unknown metric: `error`, reported on every ruleset the request brought.
+            {
+                "payload": {"input": "hello"},
+                "stage_name": "hooks",
+                "metadata": {"case": "error"},
+                "rulesets": [
+                    {
+                        **rulesets[1],
+                        "rules": [
+                            {"metric": "no_such_metric", "operator": "gt", "target_value": 1}
+                        ],
+                    }
+                ],
+            },
+        ]
+        await ensure_topics(tansu.bootstrap_servers, Notifier.topic_specs(settings))
+        worker_factory(tansu, settings)
+        async with running_notifier(tansu, settings) as notifier:
+            await produce(
+                tansu.bootstrap_servers, prompts.input, [json.dumps(e).encode() for e in events]
+            )
+            await wait_until(lambda: len(receiver.received) >= 3)
+            await asyncio.sleep(0.5)  # nothing else may arrive
+        assert notifier.stats.delivered == 3
+
+    by_case: dict[str, tuple[str, dict[str, Any]]] = {}
+    for got in receiver.received:
+        assert got.headers["content-type"] == "application/json"
+        body = verify(got.headers, got.body, secret)  # raises unless signed with our secret
+        by_case[body["metadata"]["case"]] = (got.path, body)
+    assert set(by_case) == {"pii", "clean", "error"}
+    assert by_case["pii"][0] == "/triggered"  # default statuses: triggered
+    assert by_case["pii"][1]["status"] == "triggered"
+    assert by_case["clean"][0] == "/errors-and-clean"
+    assert by_case["clean"][1]["status"] == "not_triggered"
+    assert by_case["error"][0] == "/errors-and-clean"
+    assert by_case["error"][1]["status"] == "error"
+    # The whole Response is delivered, local-stage rulesets included.
+    assert by_case["pii"][1]["ruleset_results"][0]["action"]["subscriptions"][0]["url"] == (
+        receiver.url("/triggered")
+    )
+
+
+# -- retries -----------------------------------------------------------------------------------
+
+
+async def test_same_webhook_id_on_every_retry_and_delivered_once(
+    tansu: Broker, notify_settings: Callable[..., Settings], secret: str
+) -> None:
+    settings = notify_settings()
+    await ensure_topics(tansu.bootstrap_servers, Notifier.topic_specs(settings))
+    with Receiver() as receiver:
+        receiver.scripts["/flaky"] = Script(statuses=[500, 500, 500, 200])
+        (delivery,) = await deliveries([receiver.url("/flaky")])
+        async with running_notifier(tansu, settings) as notifier:
+            await publish(tansu, settings, [delivery])
+            await wait_until(lambda: notifier.stats.delivered == 1)
+            await asyncio.sleep(0.5)
+        attempts = receiver.at("/flaky")
+    assert len(attempts) == 4
+    assert {a.headers["webhook-id"] for a in attempts} == {delivery.id}
+    for attempt in attempts:
+        verify(attempt.headers, attempt.body, secret)
+    assert notifier.stats.delivered == 1
+    assert notifier.stats.retried == 3
+
+
+async def test_retry_after_permanent_failures_and_410_go_to_the_dead_topic(
+    tansu: Broker, notify_settings: Callable[..., Settings]
+) -> None:
+    settings = notify_settings(notify_retry_schedule_s=[0.1, 0.1])
+    await ensure_topics(tansu.bootstrap_servers, Notifier.topic_specs(settings))
+    with Receiver() as receiver:
+        receiver.scripts["/always-500"] = Script(statuses=[500])
+        receiver.scripts["/bad-request"] = Script(statuses=[400])
+        receiver.scripts["/gone"] = Script(statuses=[410])
+        receiver.scripts["/redirect"] = Script(statuses=[302])
+        items = await deliveries(
+            [receiver.url(p) for p in ("/always-500", "/bad-request", "/gone", "/redirect")]
+        )
+        gone_again = await deliveries([receiver.url("/gone")])
+        async with running_notifier(tansu, settings) as notifier:
+            await publish(tansu, settings, items)
+            await wait_until(lambda: notifier.stats.dead == 4)
+            await publish(tansu, settings, gone_again)
+            await wait_until(lambda: notifier.stats.dead == 5)
+        assert len(receiver.at("/always-500")) == 3  # first attempt + 2 retries
+        assert len(receiver.at("/gone")) == 1  # disabled: no attempt for the second delivery
+    dead = await read_topic(tansu.bootstrap_servers, settings.notify_dead_topic, 5)
+    failures = {
+        Delivery.model_validate_json(r.value or b"").url.rsplit("/", 1)[
+            1
+        ]: Delivery.model_validate_json(r.value or b"")
+        for r in dead
+    }
+    assert "retries exhausted" in (failures["always-500"].failure or "")
+    assert [a.outcome for a in failures["always-500"].attempts] == ["http_500"] * 3
+    assert failures["bad-request"].failure == "http_400"
+    assert failures["redirect"].failure == "http_302"
+    gone = [
+        Delivery.model_validate_json(r.value or b"") for r in dead if b"/gone" in (r.value or b"")
+    ]
+    assert {d.failure for d in gone} == {
+        "http_410: endpoint disabled",
+        "endpoint_disabled (it answered 410 Gone)",
+    }
+
+
+async def test_retry_after_header_is_honoured(
+    tansu: Broker, notify_settings: Callable[..., Settings]
+) -> None:
+    settings = notify_settings(notify_retry_schedule_s=[30.0])  # Retry-After must win
+    await ensure_topics(tansu.bootstrap_servers, Notifier.topic_specs(settings))
+    with Receiver() as receiver:
+        receiver.scripts["/busy"] = Script(statuses=[429, 204], retry_after="1")
+        (delivery,) = await deliveries([receiver.url("/busy")])
+        async with running_notifier(tansu, settings) as notifier:
+            await publish(tansu, settings, [delivery])
+            await wait_until(lambda: notifier.stats.delivered == 1, timeout_s=20)
+        first, second = receiver.at("/busy")
+    assert 0.9 <= second.at - first.at < 10  # ~1 s (Retry-After), not the 30 s schedule
+
+
+# -- isolation --------------------------------------------------------------------------------
+
+
+async def test_a_hanging_endpoint_does_not_delay_a_healthy_one(
+    tansu: Broker, notify_settings: Callable[..., Settings]
+) -> None:
+    timeout_s = 1.0
+    settings = notify_settings(notify_attempt_timeout_s=timeout_s, notify_endpoint_concurrency=2)
+    await ensure_topics(tansu.bootstrap_servers, Notifier.topic_specs(settings))
+    with Receiver() as hanging, Receiver() as healthy:
+        hanging.scripts["/hook"] = Script(hang_s=20)
+        slow = await deliveries([hanging.url("/hook")], n_each=10)
+        fast = await deliveries([healthy.url("/hook")], n_each=10)
+        async with running_notifier(tansu, settings) as notifier:
+            await wait_until(lambda: bool(notifier.offsets))  # joined its group: measure from here
+            published = time.monotonic()
+            # The hanging endpoint's deliveries first, so any head-of-line blocking would show.
+            await publish(tansu, settings, [*slow, *fast])
+            await wait_until(lambda: len(healthy.at("/hook")) == 10)
+            worst = max(r.at for r in healthy.at("/hook")) - published
+    print(
+        f"\nisolation: healthy endpoint got all 10 deliveries {worst:.2f} s after publication "
+        f"(attempt timeout {timeout_s:g} s)"
+    )
+    assert worst < 1.0 + timeout_s  # fetch and scheduling slack + at most one attempt timeout
+
+
+# -- SSRF ---------------------------------------------------------------------------------------
+
+
+async def test_ssrf_private_and_metadata_addresses_are_refused_without_connecting(
+    tansu: Broker, notify_settings: Callable[..., Settings]
+) -> None:
+    names = {
+        "internal.example": "10.1.2.3",
+        "router.example": "192.168.0.1",
+        "linklocal.example": "169.254.10.10",
+        "metadata.example": "169.254.169.254",
+    }
+    looked_up: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[IPv4Address | IPv6Address]:
+        looked_up.append(host)
+        return [ip_address(names[host])]
+
+    settings = notify_settings(notify_allow_networks=[])  # nothing admitted
+    await ensure_topics(tansu.bootstrap_servers, Notifier.topic_specs(settings))
+    items = await deliveries([f"http://{name}/hook" for name in names])
+    client = WebhookClient(settings, resolver=resolver)
+    async with running_notifier(tansu, settings, client) as notifier:
+        await publish(tansu, settings, items)
+        await wait_until(lambda: notifier.stats.dead == len(items))
+    assert sorted(looked_up) == sorted(names)
+    dead = await read_topic(tansu.bootstrap_servers, settings.notify_dead_topic, len(items))
+    reasons = {
+        httpx_host(d): d.failure
+        for d in (Delivery.model_validate_json(r.value or b"") for r in dead)
+    }
+    assert reasons["internal.example"] == "ssrf_refused:private"
+    assert reasons["router.example"] == "ssrf_refused:private"
+    assert reasons["linklocal.example"] == "ssrf_refused:link_local"
+    assert reasons["metadata.example"] == "ssrf_refused:metadata"
+    assert notifier.stats.delivered == 0
+
+
+def httpx_host(delivery: Delivery) -> str:
+    return delivery.url.split("/")[2]
+
+
+# -- crash ----------------------------------------------------------------------------------
+
+
+async def test_notifier_killed_with_pending_retries_completes_after_restart(
+    tansu: Broker, notify_settings: Callable[..., Settings], tmp_path: Path, secret: str
+) -> None:
+    settings = notify_settings(notify_retry_schedule_s=[1.0] * 20, session_timeout_ms=6000)
+    await ensure_topics(tansu.bootstrap_servers, Notifier.topic_specs(settings))
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": tansu.bootstrap_servers,
+        "PROTECT_NOTIFY_GROUP_ID": settings.notify_group_id,
+        "PROTECT_NOTIFICATIONS_TOPIC": settings.notifications_topic,
+        "PROTECT_NOTIFY_RETRY_TOPIC": settings.notify_retry_topic,
+        "PROTECT_NOTIFY_DEAD_TOPIC": settings.notify_dead_topic,
+        "PROTECT_NOTIFY_RETRY_SCHEDULE_S": json.dumps(settings.notify_retry_schedule_s),
+        "PROTECT_NOTIFY_ALLOW_NETWORKS": json.dumps(["127.0.0.1/32"]),
+        "PROTECT_WEBHOOK_DEFAULT_SECRET": f"env:{SECRET_ENV}",
+        "PROTECT_SESSION_TIMEOUT_MS": "6000",
+        "PROTECT_COMMIT_INTERVAL_S": "0.2",
+        "PROTECT_LOG_FORMAT": "json",
+    }
+
+    def start(name: str) -> subprocess.Popen[bytes]:
+        with (tmp_path / f"{name}.log").open("wb") as log:
+            return subprocess.Popen(
+                [PROTECT, "notify"], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    with Receiver() as receiver:
+        receiver.scripts["/down"] = Script(statuses=[503])  # down until we say otherwise
+        items = await deliveries([receiver.url("/down")], n_each=20)
+        await publish(tansu, settings, items)
+        first = start("first")
+        try:
+            # Every delivery has failed at least once: retries are pending in Kafka.
+            await wait_until(
+                lambda: len({r.headers["webhook-id"] for r in receiver.at("/down")}) == len(items),
+                timeout_s=60,
+            )
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            receiver.scripts["/down"] = Script(statuses=[204])  # the endpoint recovers
+            second = start("second")
+            try:
+                await wait_until(
+                    lambda: len(_delivered_ids(tmp_path / "second.log")) == len(items), timeout_s=90
+                )
+            finally:
+                second.send_signal(signal.SIGTERM)
+                second.wait(timeout=30)
+        finally:
+            if first.poll() is None:
+                first.kill()
+    ids = _delivered_ids(tmp_path / "second.log")
+    assert ids == {d.id for d in items}, "a delivery was lost across the crash"
+    for got in receiver.at("/down"):
+        verify(got.headers, got.body, secret)
+
+
+def _delivered_ids(log: Path) -> set[str]:
+    ids = set()
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("event") == "delivered":
+                ids.add(entry["webhook_id"])
+    return ids
