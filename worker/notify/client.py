@@ -19,6 +19,11 @@ from enum import StrEnum
 
 import httpx
 import structlog
+
+from worker.contract.notification import Attempt, Delivery
+from worker.notify.endpoints import endpoint_key
+from worker.notify.retry import parse_retry_after
+from worker.notify.signing import resolve_secret, sign
 from worker.notify.ssrf import (
     AddressPolicy,
     Resolver,
@@ -27,11 +32,6 @@ from worker.notify.ssrf import (
     resolve_safely,
     system_resolver,
 )
-
-from worker.contract.notification import Attempt, Delivery
-from worker.notify.endpoints import endpoint_key
-from worker.notify.retry import parse_retry_after
-from worker.notify.signing import resolve_secret, sign
 from worker.settings import Settings
 
 log = structlog.get_logger(__name__)
