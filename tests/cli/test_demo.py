@@ -27,5 +27,14 @@ def test_demo_screens_every_event_and_shows_responses() -> None:
     assert "A triggered/OVERRIDE Response:" in out
     assert "A triggered/PASSTHROUGH Response:" in out  # non-English prompts
     assert "A not_triggered/PASSTHROUGH Response:" in out
+    # Triggered rulesets notified the example receiver through the notifier, signed.
+    webhooks = next(
+        line
+        for line in out.splitlines()
+        if line.startswith("webhooks: ") and "deliveries received" in line
+    )
+    received, expected = webhooks.split()[1], webhooks.split()[3]
+    assert received == expected, webhooks
+    assert int(received.replace(",", "")) > 0
     assert '"event": "embedded_broker_started"' in result.stderr
     assert '"event": "worker_stopped"' in result.stderr  # the worker shut down cleanly

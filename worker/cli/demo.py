@@ -32,6 +32,11 @@ def register(commands: Any) -> None:
         help="events per second to produce (default: as fast as possible)",
     )
     p.add_argument("--bootstrap", help="use this cluster instead of an embedded broker")
+    p.add_argument(
+        "--no-webhooks",
+        action="store_true",
+        help="skip the notifier and the example webhook receiver",
+    )
     p.set_defaults(run=run)
 
 
@@ -44,6 +49,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             events=args.events,
             rate=args.rate,
             bootstrap_servers=args.bootstrap or settings.kafka_bootstrap_servers,
+            webhooks=not args.no_webhooks,
         )
     )
     return 0 if summary.screened == args.events else 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 import uuid
@@ -21,9 +22,13 @@ from typing import Any, TextIO
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from worker.demo.corpus import prompt_event, response_event
+from worker.demo.webhooks import ExampleReceiver, subscribe_all
+from worker.notify.client import WebhookClient
+from worker.notify.notifier import Notifier
+from worker.notify.signing import generate_secret
 from worker.settings import Settings
 from worker.stages.files import StagesFile, load_stages_file
-from worker.stream.broker import kafka_cluster
+from worker.stream.broker import LOOPBACK, kafka_cluster
 from worker.stream.screening import ScreeningWorker
 from worker.stream.service import registry_backed_protect
 from worker.stream.topics import ensure_topics
@@ -32,6 +37,10 @@ from worker.stream.topics import ensure_topics
 PROGRESS_INTERVAL_S = 0.5
 # The demo gives up waiting for the last Responses after this long without progress.
 STALL_TIMEOUT_S = 60.0
+# How long the demo waits, after the last Response, for the last webhook deliveries.
+WEBHOOK_WAIT_S = 30.0
+# Where the demo's fresh webhook secret is referenced from (`env:` reference).
+DEMO_SECRET_ENV = "PROTECT_DEMO_WEBHOOK_SECRET"
 # Events produced per producer round: a steady stream rather than one burst.
 PRODUCE_CHUNK = 100
 
@@ -43,6 +52,9 @@ class DemoSummary:
     by_status: Counter[str] = field(default_factory=Counter)
     samples: dict[str, dict[str, Any]] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    # Deliveries the Responses call for (triggered rulesets), and what the receiver printed.
+    expected_webhooks: int = 0
+    webhook_lines: list[str] = field(default_factory=list)
 
 
 async def run_demo(
@@ -52,14 +64,30 @@ async def run_demo(
     events: int,
     rate: float,
     bootstrap_servers: str | None,
+    webhooks: bool = True,
     out: TextIO = sys.stdout,
 ) -> DemoSummary:
     document = load_stages_file(stages_file) if stages_file else StagesFile()
     prompts, responses = settings.bindings[0], settings.bindings[-1]
-    async with (
-        kafka_cluster(bootstrap_servers) as bootstrap,
-        registry_backed_protect(document, settings, bootstrap, apply_stages=True) as protect,
-    ):
+    summary = DemoSummary()
+    async with contextlib.AsyncExitStack() as stack:
+        receiver: ExampleReceiver | None = None
+        if webhooks:
+            # The notifier signs with a fresh secret, passed by reference (never by value).
+            secret = generate_secret()
+            os.environ[DEMO_SECRET_ENV] = secret
+            receiver = await stack.enter_async_context(ExampleReceiver(secret))
+            document = subscribe_all(document, receiver.url)
+            settings = settings.model_copy(
+                update={
+                    "notify_allow_networks": [f"{LOOPBACK}/32"],  # the receiver is on loopback
+                    "webhook_default_secret": f"env:{DEMO_SECRET_ENV}",
+                }
+            )
+        bootstrap = await stack.enter_async_context(kafka_cluster(bootstrap_servers))
+        protect = await stack.enter_async_context(
+            registry_backed_protect(document, settings, bootstrap, apply_stages=True)
+        )
         protect.warm_up()
         print(
             f"broker: {bootstrap}  topics: {prompts.input}, {responses.input} -> "
@@ -72,12 +100,19 @@ async def run_demo(
                 f"{len(stage.prioritized_rulesets)} rulesets) from {settings.stages_topic}",
                 file=out,
             )
+        if receiver is not None:
+            print(
+                f"webhooks: every ruleset notifies {receiver.url} "
+                f"(examples/webhook_receiver.py) via the notifier",
+                file=out,
+            )
         await ensure_topics(bootstrap, ScreeningWorker.topic_specs(settings))
-        worker = ScreeningWorker(protect, settings, bootstrap)
         stop = asyncio.Event()
-        worker_task = asyncio.create_task(worker.run(stop))
+        tasks = [asyncio.create_task(ScreeningWorker(protect, settings, bootstrap).run(stop))]
+        if receiver is not None:
+            notifier = Notifier(settings, bootstrap, WebhookClient(settings))
+            tasks.append(asyncio.create_task(notifier.run(stop)))
         run_id = uuid.uuid4().hex[:8]
-        summary = DemoSummary()
         started = time.monotonic()
         try:
             producing = asyncio.create_task(
@@ -91,14 +126,18 @@ async def run_demo(
                 summary,
                 started,
                 out,
-                worker_task,
+                tasks[0],
             )
             await producing
+            if receiver is not None:
+                await _await_deliveries(receiver, summary)
         finally:
             stop.set()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(worker_task, settings.drain_timeout_s + 5)
+                await asyncio.wait_for(asyncio.gather(*tasks), settings.drain_timeout_s + 5)
         summary.elapsed_s = time.monotonic() - started
+        if receiver is not None:
+            summary.webhook_lines = list(receiver.lines)
     _report(summary, out)
     return summary
 
@@ -179,6 +218,9 @@ async def _collect(
                     last_progress = time.monotonic()
                     status = response["status"]
                     summary.by_status[status] += 1
+                    summary.expected_webhooks += sum(
+                        r["status"] == "triggered" for r in response["ruleset_results"]
+                    )
                     kind = f"{status}/{response['action_result']['type']}"
                     summary.samples.setdefault(kind, response)
             now = time.monotonic()
@@ -202,6 +244,18 @@ async def _collect(
             print(file=out)
     finally:
         await consumer.stop()
+
+
+async def _await_deliveries(receiver: ExampleReceiver, summary: DemoSummary) -> None:
+    """Give the notifier time to deliver what the Responses called for (bounded)."""
+    deadline = time.monotonic() + WEBHOOK_WAIT_S
+
+    def received() -> int:
+        return sum(line.startswith("msg_") for line in receiver.lines)
+
+    # Polls the receiver's output, which its reader task appends to.
+    while received() < summary.expected_webhooks and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
 
 
 async def _partitions_for(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
@@ -231,6 +285,16 @@ def _report(summary: DemoSummary, out: TextIO) -> None:
     )
     for status, count in summary.by_status.most_common():
         print(f"  {status:<14} {count:>7,}", file=out)
+    if summary.webhook_lines:
+        deliveries = [line for line in summary.webhook_lines if line.startswith("msg_")]
+        delivered = sum(1 for line in deliveries if "duplicate" not in line)
+        print(
+            f"\nwebhooks: {delivered:,} of {summary.expected_webhooks:,} deliveries received "
+            "and signature-verified by examples/webhook_receiver.py, e.g.",
+            file=out,
+        )
+        for line in deliveries[:3]:
+            print(f"  {line}", file=out)
     for kind in ("triggered/OVERRIDE", "triggered/PASSTHROUGH", "not_triggered/PASSTHROUGH"):
         sample = summary.samples.get(kind)
         if sample is not None:

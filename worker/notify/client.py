@@ -134,7 +134,9 @@ class WebhookClient:
         url = httpx.URL(delivery.url)
         port = url.port or (443 if url.scheme == "https" else 80)
         try:
-            address = await resolve_safely(url.host, port, self._policy, self._resolver)
+            # The IDNA form: the name resolved is the name sent (Host, SNI).
+            host = url.raw_host.decode("ascii")
+            address = await resolve_safely(host, port, self._policy, self._resolver)
         except SsrfRefused as exc:
             return outcome(Verdict.PERMANENT, f"ssrf_refused:{exc.reason}")
         except OSError as exc:  # the name does not resolve (now): it may later

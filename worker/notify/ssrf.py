@@ -248,7 +248,10 @@ def pin(url: httpx.URL | str, ip: IPAddress) -> tuple[httpx.URL, dict[str, str],
         raise ValueError(f"webhook URLs must be http or https, not {original.scheme!r}")
     if not original.raw_host:
         raise ValueError("webhook URL has no host")
-    pinned = original.copy_with(host=str(IPv6Address(int(ip)) if ip.version == 6 else ip))
+    # A v6 scope id ("%eth0") is not valid in a URL host; only link-local addresses carry one,
+    # and those are refused unless allow-listed. httpx adds the brackets for v6.
+    literal = str(IPv6Address(int(ip))) if isinstance(ip, IPv6Address) else str(ip)
+    pinned = original.copy_with(host=literal)
     # httpx's own Host header is the IDNA-encoded host plus any non-default port.
     headers = {"Host": original.netloc.decode("ascii")}
     extensions: dict[str, Any] = {}
