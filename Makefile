@@ -27,6 +27,7 @@ test: lint
 bench: $(BIN)/.installed
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/stream.py
+	$(BIN)/python bench/notify.py
 
 schemas: $(BIN)/.installed
 	$(BIN)/protect schemas

@@ -20,16 +20,16 @@ def compose() -> dict[str, Any]:
 
 def test_compose_has_kafka_registry_and_worker() -> None:
     services = compose()["services"]
-    assert {"kafka", "stages", "worker"} <= set(services)
+    assert {"kafka", "stages", "worker", "notifier"} <= set(services)
     assert services["kafka"]["image"].startswith("apache/kafka:")
-    for name in ("stages", "worker"):
+    for name in ("stages", "worker", "notifier"):
         assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         assert services[name]["depends_on"]["kafka"]["condition"] == "service_healthy"
 
 
 def test_compose_commands_parse_with_the_cli() -> None:
     parser = build_parser()
-    for name in ("stages", "worker"):
+    for name in ("stages", "worker", "notifier"):
         args = parser.parse_args(compose()["services"][name]["command"])
         assert callable(args.run)
 
