@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.brokers import Broker
+from tests.notify.conftest import NetworkGuard
 from tests.notify.receivers import Receiver, Script
 from tests.stream.helpers import produce, read_topic
 from tests.workers import RunningWorker
@@ -323,7 +324,7 @@ async def test_a_hanging_endpoint_does_not_delay_a_healthy_one(
 
 
 async def test_ssrf_private_and_metadata_addresses_are_refused_without_connecting(
-    tansu: Broker, notify_settings: Callable[..., Settings]
+    tansu: Broker, notify_settings: Callable[..., Settings], network_guard: NetworkGuard
 ) -> None:
     names = {
         "internal.example": "10.1.2.3",
@@ -355,6 +356,11 @@ async def test_ssrf_private_and_metadata_addresses_are_refused_without_connectin
     assert reasons["linklocal.example"] == "ssrf_refused:link_local"
     assert reasons["metadata.example"] == "ssrf_refused:metadata"
     assert notifier.stats.delivered == 0
+    # No connection was even attempted to any of the refused addresses (the guard records every
+    # inet connect of the test, and fails loudly on any non-loopback one).
+    assert not network_guard.violations
+    attempted = " ".join(str(detail) for _, detail in network_guard.connects)
+    assert not [ip for ip in names.values() if ip in attempted]
 
 
 def httpx_host(delivery: Delivery) -> str:
