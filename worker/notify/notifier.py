@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from worker.contract.notification import Attempt, Delivery
@@ -34,7 +34,7 @@ from worker.notify.client import Outcome, Verdict, WebhookClient
 from worker.notify.endpoints import Endpoints
 from worker.notify.retry import due_at_ns, next_delay_s
 from worker.settings import Settings
-from worker.stream.offsets import PartitionOffsets
+from worker.stream.offsets import PartitionOffsets, commit_settled
 from worker.stream.topics import TopicSpec, ensure_topics
 
 log = structlog.get_logger(__name__)
@@ -296,25 +296,9 @@ class Notifier:
     # -- offsets --------------------------------------------------------------------------------
 
     async def _commit(self, partitions: set[TopicPartition] | None = None) -> None:
-        consumer = self._consumer
-        assert consumer is not None
+        assert self._consumer is not None
         self._last_commit = time.monotonic()
-        owned = consumer.assignment() if partitions is None else partitions
-        offsets = {}
-        for tp in owned:
-            tracker = self.offsets.get(tp)
-            position = tracker.to_commit() if tracker is not None else None
-            if position is not None:
-                offsets[tp] = position
-        if not offsets:
-            return
-        try:
-            await consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            log.warning("commit_failed", error=repr(exc))
-            return
-        for tp, position in offsets.items():
-            self.offsets[tp].committed(position)
+        await commit_settled(self._consumer, self.offsets, partitions)
 
     async def release(self, revoked: set[TopicPartition]) -> None:
         """Commit what is settled and drop the rest: the partition's next owner redoes it."""

@@ -30,7 +30,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError, ProducerFenced
+from aiokafka.errors import KafkaError, ProducerFenced
 
 from worker.contract.request import Request
 from worker.contract.statuses import ExecutionStatus
@@ -45,7 +45,7 @@ from worker.stream.codec import (
     decode_request,
     encode_response,
 )
-from worker.stream.offsets import PartitionOffsets
+from worker.stream.offsets import PartitionOffsets, commit_settled
 from worker.stream.topics import TopicSpec, ensure_topics
 
 log = structlog.get_logger(__name__)
@@ -413,28 +413,9 @@ class ScreeningWorker:
             )
 
     async def _commit(self, partitions: set[TopicPartition] | None = None) -> None:
-        """Commit the processed positions of `partitions` (default: the current assignment)."""
-        consumer = self._consumer
-        assert consumer is not None
+        assert self._consumer is not None
         self._last_commit = time.monotonic()
-        owned = consumer.assignment() if partitions is None else partitions
-        offsets: dict[TopicPartition, int] = {}
-        for tp in owned:
-            tracker = self._offsets.get(tp)
-            position = tracker.to_commit() if tracker is not None else None
-            if position is not None:
-                offsets[tp] = position
-        if not offsets:
-            return
-        try:
-            await consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            # A rebalance is under way: the revoke hook commits what is ours; the rest is
-            # re-delivered to the partition's next owner (at-least-once).
-            log.warning("commit_failed", error=repr(exc), partitions=len(offsets))
-            return
-        for tp, position in offsets.items():
-            self._offsets[tp].committed(position)
+        await commit_settled(self._consumer, self._offsets, partitions)
 
     def assignment(self) -> set[TopicPartition]:
         """The input partitions this worker owns now."""
