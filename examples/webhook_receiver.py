@@ -59,16 +59,27 @@ class SeenIds:
             self._ids.pop(webhook_id, None)
 
 
+# Requests are handled on several threads; print() writes the text and the newline separately,
+# so without a lock two deliveries' lines can merge into one.
+_OUTPUT = threading.Lock()
+
+
+def say(line: str, *, error: bool = False) -> None:
+    with _OUTPUT:
+        stream = sys.stderr if error else sys.stdout
+        stream.write(line + "\n")
+        stream.flush()
+
+
 def process(webhook_id: str, delivery: Any) -> None:
     """Where a real receiver acts on the notification (alert, ticket, block a user, ...)."""
     # The body is the Response; accept it wrapped under "response" too.
     response = delivery.get("response", delivery) if isinstance(delivery, dict) else {}
     stage = response.get("stage_metadata") or {}
     trace = response.get("trace_metadata") or {}
-    print(
+    say(
         f"{webhook_id} status={response.get('status')} stage={stage.get('stage_name')} "
-        f"trace={trace.get('id')}",
-        flush=True,
+        f"trace={trace.get('id')}"
     )
 
 
@@ -88,7 +99,7 @@ def make_handler(secret: str, seen: SeenIds) -> type[BaseHTTPRequestHandler]:
                 # The raw bytes, not re-serialised JSON: the signature covers them exactly.
                 delivery = verify(dict(self.headers.items()), body, secret)
             except WebhookVerificationError as error:
-                print(f"refused: {error.reason}: {error}", file=sys.stderr, flush=True)
+                say(f"refused: {error.reason}: {error}", error=True)
                 status = (
                     HTTPStatus.BAD_REQUEST
                     if error.reason == "invalid_body"
@@ -98,7 +109,7 @@ def make_handler(secret: str, seen: SeenIds) -> type[BaseHTTPRequestHandler]:
                 return
             webhook_id = self.headers["webhook-id"]
             if not seen.claim(webhook_id):
-                print(f"{webhook_id} duplicate (already processed)", flush=True)
+                say(f"{webhook_id} duplicate (already processed)")
                 self._answer(HTTPStatus.NO_CONTENT)
                 return
             try:
@@ -152,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         (args.host, args.port), make_handler(args.secret, SeenIds(SEEN_IDS_KEPT))
     )
     # With --port 0 the port is only known now; tests and scripts read it from this line.
-    print(f"listening on http://{args.host}:{server.server_port}", flush=True)
+    say(f"listening on http://{args.host}:{server.server_port}")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
