@@ -16,6 +16,7 @@ from worker.settings import Settings
 # One module per detector family, each with `evaluate(datasets, limit) -> list[EvalRow]`.
 FAMILIES: dict[str, str] = {
     "language": "worker.metrics.eval_language",
+    "adherence": "worker.metrics.eval_adherence",
 }
 
 

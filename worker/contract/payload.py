@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, model_validator
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# "Context: ... Question: ..." style prompts (RAG templates): the labelled parts win.
+_LABELLED = re.compile(
+    r"^\s*(?:#+\s*)?(?:context|documents?|sources?|passages?|knowledge)\s*:?\s*\n?(?P<context>.*?)"
+    r"\n\s*(?:#+\s*)?(?:question|query|user question)\s*:\s*(?P<question>.+)$",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 class Payload(BaseModel):
@@ -12,12 +21,38 @@ class Payload(BaseModel):
 
     input: str | None = None
     output: str | None = None
+    context: str | None = Field(
+        default=None,
+        description="Retrieved documents the output should be grounded in (ours; for "
+        "context_adherence and completeness). Without it, the context is taken from the input.",
+    )
 
     @model_validator(mode="after")
     def _one_text(self) -> Payload:
         if not self.input and not self.output:
             raise ValueError("payload needs a non-empty `input` or `output`")
         return self
+
+    def context_and_question(self) -> tuple[str | None, str | None]:
+        """The grounding context and the question, for context adherence and completeness.
+
+        - `context` set: it is the context, and `input` the question;
+        - an input labelled `Context: ... Question: ...` (or Documents/Sources/Passages with
+          Question/Query): the labelled parts;
+        - otherwise the input's last paragraph is the question and what precedes it the
+          context; a one-paragraph input is both.
+        """
+        if self.context:
+            return self.context, self.input
+        if not self.input:
+            return None, None
+        labelled = _LABELLED.match(self.input)
+        if labelled:
+            return labelled["context"].strip(), labelled["question"].strip()
+        paragraphs = [p.strip() for p in re.split(r"\n\s*\n", self.input) if p.strip()]
+        if len(paragraphs) > 1:
+            return "\n\n".join(paragraphs[:-1]), paragraphs[-1]
+        return self.input, self.input
 
     @property
     def text(self) -> str:

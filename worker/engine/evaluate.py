@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from worker.contract.actions import OverrideAction
+from worker.contract.payload import Payload
 from worker.contract.request import Request
 from worker.contract.response import Response
 from worker.contract.rules import MetricValue, Ruleset, evaluate_operator
@@ -126,7 +127,7 @@ class Evaluator:
             computation = job.computations[name] = _Computation()
             texts: list[str] = []
             for reads in scorer.reads:
-                text = payload.input if reads is PayloadField.INPUT else payload.output
+                text = _field_text(payload, reads)
                 if not text:
                     # No text, no value: the metric's rules don't trigger (semantics page).
                     computation.status = MetricStatus.ERROR
@@ -284,6 +285,15 @@ class Evaluator:
             "description": ruleset.description,
             "rule_results": rule_results,
         }
+
+
+def _field_text(payload: Payload, field: PayloadField) -> str | None:
+    if field is PayloadField.INPUT:
+        return payload.input
+    if field is PayloadField.OUTPUT:
+        return payload.output
+    context, question = payload.context_and_question()
+    return context if field is PayloadField.CONTEXT else question
 
 
 def _metric_output(computation: _Computation) -> dict[str, Any]:

@@ -25,6 +25,9 @@ class ValueKind(StrEnum):
 class PayloadField(StrEnum):
     INPUT = "input"
     OUTPUT = "output"
+    # Derived from the payload by `Payload.context_and_question()` (RAG metrics).
+    CONTEXT = "context"
+    QUESTION = "question"
 
 
 class Execution(StrEnum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from worker.errors import MetricConfigError
+from worker.metrics.adherence import Completeness, ContextAdherence
 from worker.metrics.base import Scorer
 from worker.metrics.custom import CustomMetricSpec, build_custom_scorers
 from worker.metrics.language import InputLanguage, OutputLanguage
@@ -14,7 +15,14 @@ from worker.metrics.registry import MetricRegistry
 
 def builtin_scorers() -> list[Scorer]:
     """Fresh instances of every built-in scorer (models load lazily, once per process)."""
-    return [InputPii(), OutputPii(), InputLanguage(), OutputLanguage()]
+    return [
+        InputPii(),
+        OutputPii(),
+        InputLanguage(),
+        OutputLanguage(),
+        ContextAdherence(),
+        Completeness(),
+    ]
 
 
 def default_registry(custom: Sequence[CustomMetricSpec] = ()) -> MetricRegistry:
