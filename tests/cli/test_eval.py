@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,19 @@ def test_eval_without_datasets_says_where_it_looked(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "nowhere" in result.stderr
+
+
+def test_train_reproduces_the_committed_adherence_head(tmp_path: Path) -> None:
+    out = tmp_path / "card.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "worker.metrics.train_adherence", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    trained = json.loads(out.read_text())
+    committed = json.loads((ROOT / "worker/metrics/models/context_adherence.card.json").read_text())
+    assert trained["weights"] == committed["weights"]
+    assert trained["scores"] == committed["scores"]

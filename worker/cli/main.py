@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from worker.cli import demo, evaluation, invoke, metrics, notify, run, schemas, stages
+from worker.cli import demo, evaluation, invoke, metrics, notify, run, schemas, stages, train
 from worker.errors import ConfigurationError
 from worker.logging import configure_logging
 from worker.settings import Settings
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-format", choices=["auto", "json", "console"])
     parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (run, notify, demo, invoke, stages, metrics, evaluation, schemas):
+    for module in (run, notify, demo, invoke, stages, metrics, evaluation, train, schemas):
         module.register(commands)
     return parser
 

@@ -1,0 +1,32 @@
+"""`protect train HEAD`: retrain a detector head from the labelled datasets, reproducibly."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Any
+
+from worker.settings import Settings
+
+# head -> (module with `main(argv) -> int`, arguments it takes before the user's)
+HEADS: dict[str, tuple[str, list[str]]] = {
+    "context_adherence": ("worker.metrics.train_adherence", []),
+}
+
+
+def register(commands: Any) -> None:
+    p: argparse.ArgumentParser = commands.add_parser(
+        "train",
+        help="retrain a detector head (writes its weights and model card under "
+        "worker/metrics/models/); needs the `train` extra",
+    )
+    p.add_argument("head", choices=sorted(HEADS))
+    p.add_argument("--datasets", help="labelled datasets (default: ../shared/datasets)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    module, fixed = HEADS[args.head]
+    argv = [*fixed, *(["--datasets", args.datasets] if args.datasets else [])]
+    code: int = importlib.import_module(module).main(argv)
+    return code
