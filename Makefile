@@ -28,6 +28,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/stream.py
 	$(BIN)/python bench/notify.py
+	$(BIN)/python bench/metrics.py
 
 schemas: $(BIN)/.installed
 	$(BIN)/protect schemas
