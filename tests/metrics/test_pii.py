@@ -315,3 +315,273 @@ def test_input_and_output_scorers_share_one_detector() -> None:
     first = get_detector()
     OutputPii().warm_up()
     assert get_detector() is first
+
+
+# --- Names, addresses, dates of birth, passwords, usernames ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hi, my name is Dana Whitfield and I need help with my order",
+        "Please forward this to Jennifer Lopez by Monday",
+        "Send the report to Dr. Okafor",
+        "Her maiden name is Clark",
+        "my name is dave",  # lower case, after an explicit cue
+        "Name: Abby M. Laidlaw",
+        "Thanks, Bob!",
+        "michael is a very reliable colleague",  # all lower case, a name starts the sentence
+    ],
+)
+def test_names(text: str) -> None:
+    assert detect(text) == ["name"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Summarize the attached report in three bullet points.",
+        "Capitalized Words Like Wisdom And Discipline",
+        "The Eiffel Tower is in Paris",
+        "Python 3.12 was released by the Python Software Foundation",
+        "Go to Settings > Privacy and toggle Location Services",
+        "Ask Siri to call mom",
+        "my name is not important",
+        "what is the file name: report",
+        "mon numéro: +33 1 42 68 53 00",  # French, lower case: the number only
+    ],
+)
+def test_not_names(text: str) -> None:
+    assert "name" not in detect(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I live at 221B Baker Street, London",
+        "ship it to 1600 Amphitheatre Parkway, Mountain View, CA 94043",
+        "my new address is Hauptstraße 5, 10115 Berlin",
+        "send it to 42 elm st",
+        "I'm in Apt. 4B on the third floor",
+        "send mail to P.O. Box 123",
+        "The bus station is on Villacher Strasse 89",
+        "meet me at the corner of Dalbraut 99 and Main",
+        "Lives at 15 Via Carlo Cattaneo 130, Burgos",
+        "Springfield, IL 62704",
+        "PSC 6293, Box 8158\nAPO AP 04336",
+    ],
+)
+def test_addresses(text: str) -> None:
+    assert detect(text) == ["address"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "meet me at 5 pm",
+        "it is a 20 minute drive",
+        "the meeting is on March 5",
+        "I walked 3 miles along the road",
+        "send it to 3 people on the team",
+        "Windows 10 machines need the update",
+        "my zip code is 94103",  # a postcode alone: see the eval's unmapped types
+        "the test suite runs in 5 minutes",
+    ],
+)
+def test_not_addresses(text: str) -> None:
+    assert "address" not in detect(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I was born on 5/19/1937",
+        "DOB: 1990-01-02",
+        "my birthday is March 3rd, 1985",
+        "Please tell me your date of birth. It's 6/24/1991",
+        "1990-01-02 is my birthday",
+        "geboren am 19.05.1937",
+    ],
+)
+def test_dates_of_birth(text: str) -> None:
+    assert detect(text) == ["date_of_birth"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "It's like that since 11/10/1967",
+        "I was born in 1985",  # a year alone
+        "the meeting is on 2024-01-15",
+        "happy birthday! see you on friday",
+    ],
+)
+def test_not_dates_of_birth(text: str) -> None:
+    assert "date_of_birth" not in detect(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my password is hunter2",
+        "password: Tr0ub4dor&3",
+        "pwd=S3cret!",
+        "my pin is 4821",
+        'the wifi password is "sunshine"',  # quoted: a value, whatever it looks like
+        "change my password to Blue-Horse-42",
+        "Password: correcthorse",  # form-like ":" takes a plain word
+    ],
+)
+def test_passwords(text: str) -> None:
+    assert detect(text) == ["password"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my password is wrong",
+        "I forgot my password",
+        "reset password please",
+        "password is 8 characters",
+        "my password is expired",
+        "my pin is 4 digits",
+        "what is my pin",
+        "my password is sunshine",  # unquoted plain word after "is": missed on purpose
+    ],
+)
+def test_not_passwords(text: str) -> None:
+    assert "password" not in detect(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my username is jdoe_92",
+        "login: alice.smith",
+        "my instagram is @jane.doe",
+        "follow me @jane_doe",
+        "user id = mkowalski",
+    ],
+)
+def test_usernames(text: str) -> None:
+    assert detect(text) == ["username"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my username is taken",
+        "username is case sensitive",
+        "login is not working",
+        "thanks @team for the help",  # a mention, not someone's handle shared as PII
+    ],
+)
+def test_not_usernames(text: str) -> None:
+    assert "username" not in detect(text)
+
+
+def test_login_that_is_an_email_is_an_email() -> None:
+    assert detect("login: bob.smith@gmail.com") == ["email"]
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        # Local numbers without a country code, after a cue.
+        ("Can someone call me on 9472 7916?", ["phone_number"]),
+        ("They're not answering at 78 651 450", ["phone_number"]),
+        # Card numbers outside Presidio's prefixes, Luhn-checked, after a cue.
+        ("Need to change billing date of my card 2623322164608847", ["credit_card_info"]),
+        ("my iban is gb82west12345698765432", ["account_info"]),
+        ("my iban is gb82west12345698765433", []),  # bad checksum
+        (
+            "Hi, I'm Dana Whitfield, born on 1990-01-02; ship to 12 Main Street, "
+            "my password is Tr0ub4dor&3 and my username is dwhit",
+            ["address", "date_of_birth", "name", "password", "username"],
+        ),
+    ],
+)
+def test_mixed(text: str, labels: list[str]) -> None:
+    assert detect(text) == labels
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        # The NER reads a capitalized technical term as a person.
+        ("Can you explain how Kubernetes handles Pods?", ["name"]),
+        # The NER reads this celebrity as an organization; public names are names otherwise.
+        ("I met Paris Hilton yesterday", []),
+        # Lower-case names need a cue the NER agrees with; "this is" is not enough here.
+        ("this is dave from accounting", []),
+        # The NER misses some names in plain sentences.
+        ("I want to add Tiffany Morgan as a beneficiary to my account", []),
+    ],
+)
+def test_known_name_limitations(text: str, labels: list[str]) -> None:
+    assert detect(text) == labels
+
+
+def test_every_label_can_be_reported() -> None:
+    text = (
+        "My name is Dana Whitfield, DOB 1990-01-02, I live at 12 Main Street. "
+        "Email dana@example.com, phone +1 415 555 2671, card 4111 1111 1111 1111, "
+        "ssn 536-22-1234, IBAN DE89 3704 0044 0532 0130 00, server 192.168.1.10, "
+        "password: Tr0ub4dor&3, username: dwhit"
+    )
+    assert detect(text) == list(PII_LABELS)
+
+
+def test_spans_point_into_the_text() -> None:
+    text = "Hi, I'm Dana Whitfield; DOB 1990-01-02; username: dwhit"
+    found = {(s.label, text[s.start : s.end]) for s in get_detector().find(text)}
+    assert ("date_of_birth", "1990-01-02") in found
+    assert ("username", "dwhit") in found
+    assert any(label == "name" and "Whitfield" in value for label, value in found)
+
+
+def test_text_without_candidates_skips_the_ner() -> None:
+    assert pii.name_windows("can you set a timer for ten minutes please") == []
+    (window,) = pii.name_windows("Please ask John Smith to call back")
+    assert "John" in "Please ask John Smith to call back"[window.start : window.end]
+
+
+def test_detector_without_ner_still_finds_cued_names() -> None:
+    detector = pii.PiiDetector(names=False)
+    assert detector.detect("my name is dave") == ["name"]
+    assert detector.detect("Please forward this to Jennifer Lopez") == []
+
+
+def test_ner_vocabulary_does_not_grow() -> None:
+    # Every new token string would stay in spaCy's string store without memory zones.
+    detector = get_detector()
+    recognizer = detector._names
+    assert recognizer is not None
+    strings = recognizer._nlp.vocab.strings
+    detector.detect_batch([f"Please ask Zorblax{i} Quimbly{i} to call" for i in range(20)])
+    before = len(strings)
+    detector.detect_batch([f"Please ask Frobnik{i} Waddle{i} to call" for i in range(200)])
+    assert len(strings) == before
+
+
+def test_batch_matches_single_calls() -> None:
+    texts = [
+        "Please forward this to Jennifer Lopez",
+        "nothing here",
+        "I live at 221B Baker Street",
+        "",
+        "Send the report to Dr. Okafor and call 212-555-0123",
+    ]
+    detector = get_detector()
+    assert detector.detect_batch(texts) == [detector.detect(t) for t in texts]
+
+
+def test_ner_reloads_when_its_index_has_grown(monkeypatch: pytest.MonkeyPatch) -> None:
+    recognizer = pii.NameRecognizer()
+    first = recognizer._nlp
+    monkeypatch.setattr(pii, "NER_RELOAD_AFTER_LEXEMES", len(first.vocab) + 50)
+    recognizer.find([f"Please ask Zorblax{i} Quimbly{i} to call" for i in range(40)])
+    assert recognizer.reloads == 1
+    assert recognizer._nlp is not first
+    (found,) = recognizer.find(["Please forward this to Jennifer Lopez"])
+    assert [s.label for s in found] == ["name"]

@@ -16,7 +16,23 @@ from worker.metrics.language import InputLanguage
 from worker.metrics.pii import InputPii, OutputPii
 from worker.metrics.registry import GALILEO_ALIASES, MetricRegistry, can_trigger
 
-BUILTIN = ["input_language", "input_pii", "output_language", "output_pii"]
+BUILTIN = [
+    "completeness",
+    "context_adherence",
+    "input_language",
+    "input_pii",
+    "input_secrets",
+    "input_sexist",
+    "input_tone",
+    "input_toxicity",
+    "output_language",
+    "output_pii",
+    "output_secrets",
+    "output_sexist",
+    "output_tone",
+    "output_toxicity",
+    "prompt_injection",
+]
 
 
 def rulesets(*rules: tuple[str, str, TargetValue]) -> list[Ruleset]:
@@ -57,10 +73,11 @@ def test_legacy_pii_alias_resolves_to_output_pii(registry: MetricRegistry) -> No
     assert isinstance(registry.resolve("input_pii"), InputPii)
 
 
-def test_names_list_only_aliases_that_resolve(registry: MetricRegistry) -> None:
+def test_names_list_only_aliases_that_resolve() -> None:
+    registry = MetricRegistry([InputPii(), OutputPii()])
     names = registry.names()
     assert "pii" in names
-    assert "toxicity" not in names  # no toxicity scorer registered
+    assert "toxicity" not in names  # no toxicity scorer registered here
     assert "toxicity" not in registry
 
 
@@ -178,3 +195,33 @@ def test_language_labels_are_checked_without_loading_the_model() -> None:
     # The vocabulary is a constant: validating a stage must not pay for the model.
     assert InputLanguage.labels is not None
     assert "en" in InputLanguage.labels
+
+
+# The semantics page's metric table: every name (aliases included) and its value kind.
+SEMANTICS_TABLE: dict[str, ValueKind] = {
+    "input_pii": ValueKind.LABELS,
+    "output_pii": ValueKind.LABELS,
+    "pii": ValueKind.LABELS,
+    "prompt_injection": ValueKind.LABELS,
+    "input_toxicity": ValueKind.SCORE,
+    "output_toxicity": ValueKind.SCORE,
+    "toxicity": ValueKind.SCORE,
+    "input_sexist": ValueKind.SCORE,
+    "output_sexist": ValueKind.SCORE,
+    "input_sexism": ValueKind.SCORE,
+    "output_sexism": ValueKind.SCORE,
+    "sexist": ValueKind.SCORE,
+    "input_tone": ValueKind.LABEL,
+    "output_tone": ValueKind.LABEL,
+    "tone": ValueKind.LABEL,
+    "context_adherence": ValueKind.SCORE,
+    "context_adherence_luna": ValueKind.SCORE,
+    "completeness": ValueKind.SCORE,
+}
+
+
+@pytest.mark.parametrize(("name", "kind"), sorted(SEMANTICS_TABLE.items()))
+def test_every_metric_of_the_semantics_table_resolves_with_its_value_kind(
+    name: str, kind: ValueKind
+) -> None:
+    assert default_registry().resolve(name).kind is kind

@@ -17,6 +17,12 @@ from worker.settings import Settings
 FAMILIES: dict[str, str] = {
     "language": "worker.metrics.eval_language",
     "adherence": "worker.metrics.eval_adherence",
+    "tone": "worker.metrics.eval_tone",
+    "pii": "worker.metrics.eval_pii",
+    "secrets": "worker.metrics.eval_secrets",
+    "injection": "worker.metrics.eval_injection",
+    "toxicity": "worker.metrics.eval_toxicity",
+    "sexism": "worker.metrics.eval_sexism",
 }
 
 

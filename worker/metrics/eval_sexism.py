@@ -1,0 +1,24 @@
+"""Measured quality of the sexism head (`input_sexist` / `output_sexist`).
+
+Precision, recall, F1 and ROC AUC at the deployed threshold (the card's, 0.5) on the EDOS test
+split, and the false-positive rate on CLINC150 test queries and on XSTest's 250 `safe` prompts.
+Texts go through the scorer's own path (chunking, max over chunks).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from worker.metrics.evaluation import EvalRow
+from worker.metrics.sexism import HEAD
+from worker.metrics.training import evaluate_head
+
+METRIC = "sexist"
+
+
+def evaluate(datasets: Path, limit: int | None = None) -> list[EvalRow]:
+    """Eval rows on test splits; `limit` samples at most that many texts per dataset."""
+    return evaluate_head(METRIC, HEAD, datasets, limit=limit, xstest_safe=True)
+
+
+__all__ = ["METRIC", "evaluate"]

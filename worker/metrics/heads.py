@@ -1,0 +1,223 @@
+"""Trained linear heads over the shared sentence embedding, and the scorer base that runs them.
+
+A head is a logistic regression on the 384-d all-MiniLM-L6-v2 vector (`embedding.py`), stored as
+`models/<name>.npz` (weights and bias, a few KB) beside a JSON model card `models/<name>.card.json`
+(training data, licences, split, class balance, hyper-parameters, scores, date). Both are written
+by `python -m worker.metrics.training NAME` (`training.py`); loading needs numpy only.
+
+Two things are folded into the stored weights at training time, so that scoring is one dot
+product: the feature standardisation (mean and scale per dimension) and the decision threshold
+picked on the validation split (the bias is shifted so that threshold maps to a probability of
+0.5). A score of 0.5 is thus the head's own decision point, which is what a rule `gt 0.5` expects;
+the card keeps the unfolded threshold for the record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from worker.contract.rules import MetricValue
+from worker.metrics.base import Execution, Scorer, ScorerInput, ValueKind
+from worker.metrics.embedding import EMBEDDING_DIM, MODEL_SHA256, chunk_text, get_embedder
+
+MODELS_DIR: Final = Path(__file__).parent / "models"
+
+# Version of the .npz layout below; bump it when the arrays change.
+HEAD_FORMAT: Final = 1
+
+# The probability at which a head decides "positive" once its threshold is folded into the bias.
+DECISION_THRESHOLD: Final = 0.5
+
+# Words for the optional hashed bag-of-words block: lower-cased runs of letters and digits.
+_WORD = re.compile(r"[^\W_]+")
+
+
+def word_buckets(text: str, bits: int) -> npt.NDArray[np.int64]:
+    """The distinct hash buckets (of 2**bits) of a text's words: the lexical block's features.
+
+    Each present bucket counts 1/sqrt(number of buckets), so every text's block has unit length,
+    like the embedding. The hash is BLAKE2b (stable across processes and Python versions, unlike
+    `hash()`); ~1 µs a word.
+    """
+    mask = (1 << bits) - 1
+    buckets = {
+        int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little") & mask
+        for word in _WORD.findall(text.lower())
+    }
+    return np.fromiter(sorted(buckets), dtype=np.int64, count=len(buckets))
+
+
+@dataclass(frozen=True)
+class LinearHead:
+    """p(positive | text) = sigmoid(embedding · weights + words · word_weights + bias).
+
+    The word block (`word_weights`, 2**word_bits hashed word buckets) is optional: a head whose
+    measured test scores do not improve with it has none and scores from the embedding alone.
+    """
+
+    name: str
+    weights: npt.NDArray[np.float64]
+    bias: float
+    card: dict[str, Any] = field(default_factory=dict)
+    word_weights: npt.NDArray[np.float64] | None = None
+
+    @property
+    def threshold(self) -> float:
+        return float(self.card.get("threshold", DECISION_THRESHOLD))
+
+    @property
+    def word_bits(self) -> int:
+        return 0 if self.word_weights is None else int(self.word_weights.size).bit_length() - 1
+
+    @classmethod
+    def load(cls, name: str, models_dir: Path = MODELS_DIR) -> LinearHead:
+        weights_path, card_path = head_paths(name, models_dir)
+        with np.load(weights_path, allow_pickle=False) as data:
+            fmt = int(data["format"])
+            weights = np.asarray(data["weights"], dtype=np.float64)
+            bias = float(data["bias"])
+            embedder = str(data["embedder_sha256"])
+            words = (
+                np.asarray(data["word_weights"], dtype=np.float64)
+                if "word_weights" in data.files
+                else None
+            )
+        if fmt != HEAD_FORMAT:
+            raise ValueError(f"{weights_path}: head format {fmt}, expected {HEAD_FORMAT}")
+        if weights.shape != (EMBEDDING_DIM,):
+            raise ValueError(f"{weights_path}: weights of shape {weights.shape}")
+        if words is not None and (words.ndim != 1 or words.size & (words.size - 1)):
+            raise ValueError(f"{weights_path}: word weights of shape {words.shape}")
+        if embedder != MODEL_SHA256:
+            raise ValueError(
+                f"{weights_path} was trained on another embedding model ({embedder}); "
+                f"retrain it: python -m worker.metrics.training {name}"
+            )
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        return cls(name=name, weights=weights, bias=bias, card=card, word_weights=words)
+
+    def save(self, models_dir: Path = MODELS_DIR) -> tuple[Path, Path]:
+        weights_path, card_path = head_paths(self.name, models_dir)
+        models_dir.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, Any] = {
+            "format": np.int64(HEAD_FORMAT),
+            "weights": self.weights.astype(np.float32),
+            "bias": np.float64(self.bias),
+            "embedder_sha256": np.str_(MODEL_SHA256),
+        }
+        if self.word_weights is not None:
+            # float16: the word weights are small regularised numbers (|w| < 10); half precision
+            # halves the file and changes scores by < 1e-3.
+            arrays["word_weights"] = self.word_weights.astype(np.float16)
+        # Written with a file handle: np.savez would append ".npz" to a str path itself.
+        with weights_path.open("wb") as handle:
+            np.savez_compressed(handle, **arrays)
+        card_path.write_text(json.dumps(self.card, indent=2) + "\n", encoding="utf-8")
+        return weights_path, card_path
+
+    def decision_function(
+        self, embeddings: npt.ArrayLike, texts: Sequence[str] | None = None
+    ) -> npt.NDArray[np.float64]:
+        x = np.asarray(embeddings, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != EMBEDDING_DIM:
+            raise ValueError(f"expected embeddings of shape (n, {EMBEDDING_DIM}), got {x.shape}")
+        z: npt.NDArray[np.float64] = x @ self.weights + self.bias
+        if self.word_weights is not None:
+            if texts is None or len(texts) != len(z):
+                raise ValueError(f"head {self.name!r} reads the words too: pass the texts")
+            bits = self.word_bits
+            for i, text in enumerate(texts):
+                buckets = word_buckets(text, bits)
+                if len(buckets):
+                    z[i] += self.word_weights[buckets].sum() / np.sqrt(len(buckets))
+        return z
+
+    def predict_proba(
+        self, embeddings: npt.ArrayLike, texts: Sequence[str] | None = None
+    ) -> npt.NDArray[np.float64]:
+        """Probability of the positive class, shape (n,). `texts`: needed with a word block."""
+        z = self.decision_function(embeddings, texts)
+        # exp of at most 0: no overflow warnings for large |z| (pytest turns warnings into errors).
+        e = np.exp(-np.abs(z))
+        result: npt.NDArray[np.float64] = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+        return result
+
+
+def head_paths(name: str, models_dir: Path = MODELS_DIR) -> tuple[Path, Path]:
+    """The weights file and the model card of head `name`."""
+    return models_dir / f"{name}.npz", models_dir / f"{name}.card.json"
+
+
+_heads: dict[str, LinearHead] = {}
+_heads_lock = threading.Lock()
+
+
+def get_head(name: str) -> LinearHead:
+    """Head `name` from the package's models folder, loaded once per process."""
+    head = _heads.get(name)
+    if head is None:
+        with _heads_lock:
+            head = _heads.get(name)
+            if head is None:
+                head = _heads[name] = LinearHead.load(name)
+    return head
+
+
+def score_texts(head: LinearHead, texts: Sequence[str]) -> list[float]:
+    """The head's probability per text: the max over the text's chunks (see `chunk_text`).
+
+    All chunks of all texts go to the shared embedder in one call, so they are batched together and
+    cached for the other heads scoring the same texts. Blank texts score 0.
+    """
+    owners: list[int] = []
+    chunks: list[str] = []
+    for i, text in enumerate(texts):
+        if text.strip():
+            for chunk in chunk_text(text):
+                owners.append(i)
+                chunks.append(chunk)
+    scores = [0.0] * len(texts)
+    if chunks:
+        probabilities = head.predict_proba(get_embedder().embed(chunks), chunks)
+        for owner, p in zip(owners, probabilities.tolist(), strict=True):
+            scores[owner] = max(scores[owner], p)
+    return scores
+
+
+class HeadScorer(Scorer):
+    """A SCORE metric: one trained head over the shared embedding, max over a text's chunks."""
+
+    head_name: str
+    kind = ValueKind.SCORE
+    # ~5-10 ms of CPU per short text (the embedding): keep it off the event loop.
+    execution = Execution.THREAD
+
+    def score_batch(self, items: Sequence[ScorerInput]) -> Sequence[MetricValue]:
+        return list(score_texts(get_head(self.head_name), [text for (text,) in items]))
+
+    def warm_up(self) -> None:
+        get_head(self.head_name)
+        get_embedder().embed(["warm up"])
+
+
+__all__ = [
+    "DECISION_THRESHOLD",
+    "HEAD_FORMAT",
+    "MODELS_DIR",
+    "HeadScorer",
+    "LinearHead",
+    "get_head",
+    "head_paths",
+    "score_texts",
+    "word_buckets",
+]

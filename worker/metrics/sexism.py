@@ -1,0 +1,37 @@
+"""Sexism (`input_sexist`, `output_sexist`): a trained head over the shared embedding.
+
+The score (0-1) is a logistic-regression head (`models/sexism.npz`, card beside it) on the
+all-MiniLM-L6-v2 sentence embedding plus a hashed bag of words, trained on EDOS (SemEval-2023 Task
+10: Gab and Reddit posts labelled sexist or not by trained annotators with expert adjudication),
+with assistant queries (CLINC150), benign assistant prompts and ChatGPT answers as extra
+negatives. 0.5 is the head's decision point (picked on validation). A long text scores the max
+over its sentence chunks. Quality on held-out test splits: `worker/metrics/eval_sexism.py`
+(`protect eval`). It falls short of the issue's goal (F1 0.75): about 0.66 on the EDOS test split;
+EDOS is hard for a sentence embedding with a linear head (implicit and context-dependent sexism).
+
+EDOS defines sexism as abuse or prejudice against women (derogation, animosity, threats,
+prejudiced discussion); the head learnt that notion, so hostility towards men, or a neutral
+mention of gender, mostly scores low.
+"""
+
+from __future__ import annotations
+
+from worker.metrics.base import PayloadField
+from worker.metrics.heads import HeadScorer
+
+HEAD = "sexism"
+
+
+class InputSexist(HeadScorer):
+    name = "input_sexist"
+    reads = (PayloadField.INPUT,)
+    head_name = HEAD
+
+
+class OutputSexist(HeadScorer):
+    name = "output_sexist"
+    reads = (PayloadField.OUTPUT,)
+    head_name = HEAD
+
+
+__all__ = ["HEAD", "InputSexist", "OutputSexist"]

