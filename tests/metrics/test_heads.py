@@ -83,7 +83,7 @@ def test_predict_proba_shape_range_and_extremes() -> None:
     assert ((p >= 0) & (p <= 1)).all()
     # Order follows the decision function; huge margins give 0 and 1 without overflow warnings.
     z = head.decision_function(x, texts)
-    assert (np.argsort(p) == np.argsort(z)).all()
+    assert (np.diff(p[np.argsort(z)]) >= 0).all()
     big = np.stack([head.weights, -head.weights]) * 1e6
     np.testing.assert_allclose(head.predict_proba(big, ["", ""]), [1.0, 0.0])
     assert head.predict_proba(np.zeros((0, EMBEDDING_DIM)), []).shape == (0,)
