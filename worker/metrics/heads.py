@@ -1,9 +1,11 @@
 """Trained linear heads over the shared sentence embedding, and the scorer base that runs them.
 
-A head is a logistic regression on the 384-d all-MiniLM-L6-v2 vector (`embedding.py`), stored as
-`models/<name>.npz` (weights and bias, a few KB) beside a JSON model card `models/<name>.card.json`
-(training data, licences, split, class balance, hyper-parameters, scores, date). Both are written
-by `python -m worker.metrics.training NAME` (`training.py`); loading needs numpy only.
+A head is a logistic regression on the 384-d all-MiniLM-L6-v2 vector (`embedding.py`), optionally
+joined by a hashed bag of words (`word_buckets`: 2**bits buckets, BLAKE2b, unit length) where that
+measurably helps. It is stored as `models/<name>.npz` (float32 embedding weights, float16 word
+weights, bias; tens of KB) beside a JSON model card `models/<name>.card.json` (training data,
+licences, split, class balance, hyper-parameters, scores, date). Both are written by
+`python -m worker.metrics.training NAME` (`training.py`); loading and scoring need numpy only.
 
 Two things are folded into the stored weights at training time, so that scoring is one dot
 product: the feature standardisation (mean and scale per dimension) and the decision threshold

@@ -535,6 +535,7 @@ def _card(
                 "file": s.file,
                 "licence": s.licence,
                 "use": "train/validation/test" if s.train else "evaluation only",
+                "unit": "sentence chunks of each text" if s.chunked else "texts",
                 "loss_share": s.weight if s.train else 0.0,
                 "rows": {
                     split: dict(sorted(counts.items()))
