@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -12,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.offline import run_fresh
 from worker.metrics import embedding
 from worker.metrics.embedding import (
     CHUNK_CHARS,
@@ -143,15 +142,6 @@ def test_loading_and_embedding_open_no_socket(monkeypatch: pytest.MonkeyPatch) -
 
 
 _FRESH_PROCESS = """
-import socket
-
-def refuse(*args, **kwargs):
-    raise AssertionError("network access")
-
-socket.socket.connect = refuse
-socket.socket.connect_ex = refuse
-socket.getaddrinfo = refuse
-
 from worker.metrics.sexism import InputSexist
 from worker.metrics.toxicity import OutputToxicity
 
@@ -164,16 +154,7 @@ for scorer in (InputSexist(), OutputToxicity()):
 def test_fresh_process_scores_without_network() -> None:
     # Imports (tokenizers, onnxruntime) and first loads happen only once per process: only a fresh
     # process shows that none of them reaches for the network.
-    done = subprocess.run(
-        [sys.executable, "-c", _FRESH_PROCESS],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.count("[") == 2
+    assert run_fresh(_FRESH_PROCESS).count("[") == 2
 
 
 def test_wrong_model_file_is_refused(tmp_path: Path) -> None:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.offline import run_fresh
 from worker.metrics.embedding import EMBEDDING_DIM, MODEL_SHA256
 from worker.metrics.heads import (
     DECISION_THRESHOLD,
@@ -146,11 +145,7 @@ def test_scoring_imports_no_scikit_learn() -> None:
         "InputToxicity().score_batch([('hello',)])\n"
         "print('sklearn' in sys.modules)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    assert run_fresh(code, offline=False).strip() == "False"
 
 
 def test_models_dir_is_inside_the_package() -> None:

@@ -19,6 +19,7 @@ from worker.metrics.language import (
     get_identifier,
     identify,
 )
+from worker.metrics.loading import Lazy
 
 
 @pytest.mark.parametrize(
@@ -109,7 +110,7 @@ def test_fold_label(code: str, folded: str | None) -> None:
 
 
 def test_identifier_is_loaded_once_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(language, "_identifier", None)
+    monkeypatch.setattr(language, "_identifier", Lazy(language.load_identifier))
     loaded: list[object] = []
     start = threading.Barrier(8)
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.offline import run_fresh
 from worker.metrics import pii
 from worker.metrics.base import Execution, PayloadField, Scorer, ValueKind
+from worker.metrics.loading import Lazy
 from worker.metrics.pii import PII_LABELS, SCORE_THRESHOLD, InputPii, OutputPii, get_detector
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -260,15 +260,6 @@ def test_scoring_opens_no_socket(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 _FRESH_PROCESS = """
-import socket
-
-def refuse(*args, **kwargs):
-    raise AssertionError("network access")
-
-socket.socket.connect = refuse
-socket.socket.connect_ex = refuse
-socket.getaddrinfo = refuse
-
 from worker.metrics.pii import InputPii
 
 scorer = InputPii()
@@ -280,20 +271,11 @@ print(scorer.score_batch([("write to jane.roe@example.com",)]))
 def test_first_email_in_a_fresh_process_opens_no_socket() -> None:
     # tldextract's default extractor fetches the public-suffix list the first time it is used;
     # only a fresh process shows that this first use stays offline.
-    done = subprocess.run(
-        [sys.executable, "-c", _FRESH_PROCESS],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[['email']]"
+    assert run_fresh(_FRESH_PROCESS, timeout=120).strip() == "[['email']]"
 
 
 def test_detector_is_built_once_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pii, "_detector", None)
+    monkeypatch.setattr(pii, "_detector", Lazy(pii.PiiDetector))
     built: list[pii.PiiDetector] = []
     start = threading.Barrier(8)
 

@@ -122,12 +122,12 @@ class Evaluator:
                         return
                     job.canonical[rule.metric] = scorer.name
                     scorers[scorer.name] = scorer
-        payload = job.request.payload
+        texts_of = _PayloadTexts(job.request.payload)
         for name, scorer in scorers.items():
             computation = job.computations[name] = _Computation()
             texts: list[str] = []
             for reads in scorer.reads:
-                text = _field_text(payload, reads)
+                text = texts_of.get(reads)
                 if not text:
                     # No text, no value: the metric's rules don't trigger (semantics page).
                     computation.status = MetricStatus.ERROR
@@ -287,13 +287,25 @@ class Evaluator:
         }
 
 
-def _field_text(payload: Payload, field: PayloadField) -> str | None:
-    if field is PayloadField.INPUT:
-        return payload.input
-    if field is PayloadField.OUTPUT:
-        return payload.output
-    context, question = payload.context_and_question()
-    return context if field is PayloadField.CONTEXT else question
+class _PayloadTexts:
+    """The text a scorer reads from a payload; the context/question split (a regex over the
+    input) is done once per request, however many RAG metrics read it."""
+
+    __slots__ = ("_derived", "_payload")
+
+    def __init__(self, payload: Payload) -> None:
+        self._payload = payload
+        self._derived: tuple[str | None, str | None] | None = None
+
+    def get(self, field: PayloadField) -> str | None:
+        if field is PayloadField.INPUT:
+            return self._payload.input
+        if field is PayloadField.OUTPUT:
+            return self._payload.output
+        if self._derived is None:
+            self._derived = self._payload.context_and_question()
+        context, question = self._derived
+        return context if field is PayloadField.CONTEXT else question
 
 
 def _metric_output(computation: _Computation) -> dict[str, Any]:

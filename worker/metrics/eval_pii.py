@@ -31,7 +31,7 @@ from typing import Any
 from worker.metrics.evaluation import (
     EvalRow,
     Split,
-    binary_scores,
+    detection_row,
     false_positive_rate,
     read_jsonl,
     split_of,
@@ -152,29 +152,25 @@ def evaluate(datasets: Path, limit: int | None = None) -> list[EvalRow]:
         if not any(truth):
             continue  # no positives: password, username; their false positives are below
         guess = [label in p for p in predicted]
-        precision, recall, f1 = binary_scores(truth, guess)
         rows.append(
-            EvalRow(
-                metric=f"{METRIC}:{label}",
-                dataset=dataset,
+            detection_row(
+                f"{METRIC}:{label}",
+                dataset,
+                truth,
+                guess,
                 n=len(examples),
-                precision=precision,
-                recall=recall,
-                f1=f1,
                 note=f"{sum(truth)} positive texts",
             )
         )
     for group, labels in (("structured", STRUCTURED), ("names+addresses", NAMES_ADDRESSES)):
         truth, guess = _pooled(examples, predicted, labels)
-        precision, recall, f1 = binary_scores(truth, guess)
         rows.append(
-            EvalRow(
-                metric=f"{METRIC}:{group}",
-                dataset=dataset,
+            detection_row(
+                f"{METRIC}:{group}",
+                dataset,
+                truth,
+                guess,
                 n=len(examples),
-                precision=precision,
-                recall=recall,
-                f1=f1,
                 note=f"pooled over (text, label) pairs of {', '.join(labels)}",
             )
         )

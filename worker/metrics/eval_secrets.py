@@ -25,7 +25,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.metrics.evaluation import EvalRow, binary_scores, false_positive_rate, read_jsonl
+from worker.metrics.evaluation import (
+    EvalRow,
+    binary_scores,
+    detection_row,
+    false_positive_rate,
+    read_jsonl,
+)
 from worker.metrics.secrets import SECRET_LABELS, detect_secrets
 
 METRIC = "input_secrets"  # output_secrets is the same detector on the other field
@@ -243,16 +249,9 @@ def evaluate(datasets: Path, limit: int | None = None) -> list[EvalRow]:
     for label in SECRET_LABELS:
         truth = [label in e.labels for e in examples]
         guess = [label in p for p in predicted]
-        precision, recall, f1 = binary_scores(truth, guess)
         rows.append(
-            EvalRow(
-                metric=f"{METRIC}:{label}",
-                dataset=dataset,
-                n=len(examples),
-                precision=precision,
-                recall=recall,
-                f1=f1,
-                note=f"{sum(truth)} synthetic positives",
+            detection_row(
+                f"{METRIC}:{label}", dataset, truth, guess, note=f"{sum(truth)} synthetic positives"
             )
         )
     truth_any = [bool(e.labels) for e in examples]

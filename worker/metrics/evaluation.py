@@ -79,3 +79,27 @@ def binary_scores(truth: Sequence[bool], predicted: Sequence[bool]) -> tuple[flo
 
 def false_positive_rate(predicted_on_clean: Sequence[bool]) -> float:
     return sum(predicted_on_clean) / len(predicted_on_clean) if predicted_on_clean else 0.0
+
+
+def detection_row(
+    metric: str,
+    dataset: str,
+    truth: Sequence[bool],
+    predicted: Sequence[bool],
+    *,
+    n: int | None = None,
+    note: str = "",
+    auc: float | None = None,
+) -> EvalRow:
+    """An eval row with precision, recall and F1 of `predicted` against `truth`."""
+    precision, recall, f1 = binary_scores(truth, predicted)
+    return EvalRow(
+        metric=metric,
+        dataset=dataset,
+        n=len(truth) if n is None else n,
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        auc=auc,
+        note=note,
+    )

@@ -42,7 +42,6 @@ import itertools
 import json
 import math
 import re
-import threading
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -57,6 +56,7 @@ import re2
 
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
+from worker.metrics.loading import Lazy
 
 # Galileo's injection types, in its documented order.
 INJECTION_LABELS: Final[tuple[str, ...]] = (
@@ -700,20 +700,12 @@ class InjectionDetector:
         return self.analyse(text).types
 
 
-_detector: InjectionDetector | None = None
-_detector_lock = threading.Lock()
+_detector = Lazy(InjectionDetector)
 
 
 def get_detector() -> InjectionDetector:
     """The process's detector, loaded on first use (~0.2 s)."""
-    global _detector
-    detector = _detector
-    if detector is None:
-        with _detector_lock:
-            detector = _detector
-            if detector is None:
-                detector = _detector = InjectionDetector()
-    return detector
+    return _detector.get()
 
 
 class PromptInjection(Scorer):

@@ -14,7 +14,6 @@ its best language is below `MIN_CONFIDENCE`, or when the best guess is "no lingu
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +21,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
+from worker.metrics.loading import Lazy
 
 # On short chat phrases the model's wrong guesses scored up to ~0.53 ("धन्यवाद" as Sanskrit) and
 # mostly 0.3-0.45 ("hello there" as Sesotho at 0.43), while full sentences score above 0.9. Below
@@ -67,8 +67,11 @@ def fold_label(code: str) -> str | None:
     return _FOLD.get(code, code)
 
 
-_identifier: Any = None
-_identifier_lock = threading.Lock()
+def load_identifier() -> Any:
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+_identifier: Lazy[Any] = Lazy(load_identifier)
 
 
 def get_identifier() -> Any:
@@ -76,16 +79,7 @@ def get_identifier() -> Any:
 
     py3langid's module-level `classify` uses raw scores, which cannot be thresholded.
     """
-    global _identifier
-    identifier = _identifier
-    if identifier is None:
-        with _identifier_lock:
-            identifier = _identifier
-            if identifier is None:
-                identifier = _identifier = LanguageIdentifier.from_model_file(
-                    MODEL_FILE, norm_probs=True
-                )
-    return identifier
+    return _identifier.get()
 
 
 def identify(text: str) -> str | None:

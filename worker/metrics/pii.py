@@ -56,6 +56,7 @@ from thinc.api import NumpyOps
 
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
+from worker.metrics.loading import Lazy
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -1092,20 +1093,12 @@ class PiiDetector:
         return self.detect_batch([text])[0]
 
 
-_detector: PiiDetector | None = None
-_detector_lock = threading.Lock()
+_detector = Lazy(PiiDetector)
 
 
 def get_detector() -> PiiDetector:
     """The process's detector, built on first use (~1.5 s: Presidio and the NER model)."""
-    global _detector
-    detector = _detector
-    if detector is None:
-        with _detector_lock:
-            detector = _detector
-            if detector is None:
-                detector = _detector = PiiDetector()
-    return detector
+    return _detector.get()
 
 
 class _PiiScorer(Scorer):

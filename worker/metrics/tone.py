@@ -9,7 +9,6 @@ emotions folded into the nine tones (TONE_OF_EMOTION). Stored like the binary he
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy.typing as npt
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
 from worker.metrics.embedding import get_embedder
+from worker.metrics.loading import Lazy
 
 TONES: Final = (
     "anger",
@@ -106,16 +106,11 @@ class ToneHead:
         return [self.labels[i] for i in np.argmax(logits, axis=1)]
 
 
-_head: ToneHead | None = None
-_lock = threading.Lock()
+_head = Lazy(ToneHead.load)
 
 
 def get_tone_head() -> ToneHead:
-    global _head
-    with _lock:
-        if _head is None:
-            _head = ToneHead.load()
-        return _head
+    return _head.get()
 
 
 class _ToneScorer(Scorer):

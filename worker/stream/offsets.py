@@ -35,10 +35,6 @@ class PartitionOffsets:
             finished.discard(first)
             self._position = first + 1
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._received)
-
     def to_commit(self) -> int | None:
         """The offset to commit now, or None when the last commit already covers everything."""
         return self._position if self._position != self._committed else None

@@ -89,7 +89,6 @@ class WorkerStats:
     dead_letters: int = 0
     pauses: int = 0  # times fetching was paused for backpressure
     by_status: Counter[str] = field(default_factory=Counter)
-    started_at: float = field(default_factory=time.monotonic)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
