@@ -19,7 +19,8 @@ ProtectFactory = Callable[..., Protect]
 
 @pytest.fixture
 def protect_factory() -> ProtectFactory:
-    """`protect_factory(scorers, stages=[...], seed=0)`: a service over the given test scorers."""
+    """`protect_factory(scorers, stages=[...], seed=0, cpu_threads=None)`: a service over the
+    given test scorers."""
 
     def make(
         scorers: Sequence[Scorer],
@@ -27,12 +28,13 @@ def protect_factory() -> ProtectFactory:
         *,
         seed: int | None = 0,
         project: str = "tests",
+        cpu_threads: int | None = None,
     ) -> Protect:
         metrics = MetricRegistry(scorers)
         registry = StageRegistry(metrics)
         for definition in stages:
             registry.apply(StageDefinition.model_validate(definition), project_name=project)
-        return Protect(registry, Evaluator(metrics, seed=seed))
+        return Protect(registry, Evaluator(metrics, seed=seed, cpu_threads=cpu_threads))
 
     return make
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
@@ -42,7 +43,9 @@ class SlowScorer(FuncScorer):
         super().__init__(name, ValueKind.SCORE, lambda *_: value, execution=Execution.ASYNC)
         self.delay = delay
 
-    async def ascore_batch(self, items: Sequence[ScorerInput]) -> Sequence[MetricValue]:
+    async def ascore_batch(
+        self, items: Sequence[ScorerInput], executor: Executor | None = None
+    ) -> Sequence[MetricValue]:
         await asyncio.sleep(self.delay)
         return self.score_batch(items)
 

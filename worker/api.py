@@ -23,7 +23,7 @@ _default: Protect | None = None
 def configure(stages_file: str | Path | None = None, *, seed: int | None = None) -> Protect:
     """Load the stages the API invokes (replacing any loaded before) and return the service."""
     global _default
-    protect = Protect.from_file(stages_file, seed=seed)
+    protect = Protect.from_file(stages_file, seed=seed, cpu_threads=Settings().cpu_threads)
     with _lock:
         _default = protect
     return protect
@@ -35,7 +35,9 @@ def default_protect() -> Protect:
     with _lock:
         if _default is None:
             settings = Settings()
-            _default = Protect.from_file(settings.stages_file, seed=settings.seed)
+            _default = Protect.from_file(
+                settings.stages_file, seed=settings.seed, cpu_threads=settings.cpu_threads
+            )
         return _default
 
 

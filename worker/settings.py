@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     # Budget for finishing in-flight work when partitions are revoked or on shutdown.
     drain_timeout_s: float = Field(default=10.0, gt=0)
+    # Threads that run CPU-bound scorers (PII, the embedding heads, local model backends).
+    # Unset: one per core, since more only queue for the same cores. Each ONNX session computes
+    # single-threaded inside it (PROTECT_EMBEDDING_THREADS, a backend's `threads`).
+    cpu_threads: int | None = Field(default=None, ge=1)
     # -- the notifier -------------------------------------------------------------------------
     notify_group_id: str = "protect-notifier"
     # Pending retries live in Kafka (with their due time), so they survive a notifier crash.

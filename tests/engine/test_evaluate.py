@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from typing import cast
 
 import pytest
@@ -16,7 +18,11 @@ from tests.factories import central, make_request, override, ruleset
 from tests.scorers import FuncScorer, SlowScorer, keyword_labels, raising, score
 from worker.contract import ActionType, ExecutionStatus, MetricStatus, StageType
 from worker.contract.rules import MetricValue
+from worker.engine.evaluate import Evaluator
 from worker.metrics.base import Execution, PayloadField, ScorerInput, ValueKind
+from worker.metrics.registry import MetricRegistry
+from worker.runtime import Protect
+from worker.settings import Settings
 
 S = ExecutionStatus
 
@@ -319,12 +325,14 @@ async def test_async_metrics_run_concurrently(protect_factory: ProtectFactory) -
     active = peak = 0
 
     class Probe(SlowScorer):
-        async def ascore_batch(self, items: Sequence[ScorerInput]) -> Sequence[MetricValue]:
+        async def ascore_batch(
+            self, items: Sequence[ScorerInput], executor: Executor | None = None
+        ) -> Sequence[MetricValue]:
             nonlocal active, peak
             active += 1
             peak = max(peak, active)
             try:
-                return await super().ascore_batch(items)
+                return await super().ascore_batch(items, executor)
             finally:
                 active -= 1
 
@@ -360,6 +368,48 @@ async def test_thread_scorers_run_off_the_event_loop(protect_factory: ProtectFac
     response = await protect.ainvoke(make_request("x", rulesets=[ruleset(("cpu", "gt", 0.5))]))
     await setter
     assert response.status is S.TRIGGERED
+
+
+@pytest.mark.parametrize("cpu_threads", [1, 3])
+async def test_thread_scorers_run_in_the_configured_cpu_pool(
+    protect_factory: ProtectFactory, cpu_threads: int
+) -> None:
+    lock = threading.Lock()
+    active = peak = 0
+    threads: set[str] = set()
+
+    def busy(_: str) -> float:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+            threads.add(threading.current_thread().name)
+        time.sleep(0.1)
+        with lock:
+            active -= 1
+        return 0.0
+
+    names = [f"cpu{i}" for i in range(4)]
+    protect = protect_factory(
+        [FuncScorer(n, ValueKind.SCORE, busy, execution=Execution.THREAD) for n in names],
+        cpu_threads=cpu_threads,
+    )
+    response = await protect.ainvoke(
+        make_request("x", rulesets=[ruleset(*((n, "gt", 0.5) for n in names))])
+    )
+    assert response.status is S.NOT_TRIGGERED
+    # Four metrics could run at once; the pool admits exactly as many as it has threads.
+    assert peak == cpu_threads
+    assert all(name.startswith("protect-cpu") for name in threads)
+
+
+def test_the_cpu_pool_defaults_to_one_thread_per_core_and_follows_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Evaluator(MetricRegistry()).cpu_threads == (os.cpu_count() or 1)
+    monkeypatch.setenv("PROTECT_CPU_THREADS", "3")
+    assert Settings().cpu_threads == 3
+    assert Protect.from_file(cpu_threads=Settings().cpu_threads).evaluator.cpu_threads == 3
 
 
 async def test_each_metric_is_computed_once_per_request(protect_factory: ProtectFactory) -> None:

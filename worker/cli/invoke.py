@@ -41,7 +41,9 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     stages_file = args.stages or settings.stages_file
     protect = Protect.from_file(
-        stages_file, seed=args.seed if args.seed is not None else settings.seed
+        stages_file,
+        seed=args.seed if args.seed is not None else settings.seed,
+        cpu_threads=settings.cpu_threads,
     )
     try:
         request = _request(args, protect)

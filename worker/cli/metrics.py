@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from worker.metrics.backends.scorer import BackendScorer
 from worker.metrics.registry import GALILEO_ALIASES
 from worker.runtime import Protect
 from worker.settings import Settings
@@ -16,7 +17,7 @@ def register(commands: Any) -> None:
     p: argparse.ArgumentParser = commands.add_parser(
         "metrics", help="list the known metrics (with custom ones from a stages file)"
     )
-    p.add_argument("--stages", type=Path, help="stages file declaring custom metrics")
+    p.add_argument("--stages", type=Path, help="stages file declaring custom metrics and backends")
     p.set_defaults(run=run)
 
 
@@ -32,6 +33,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                     "reads": [r.value for r in scorer.reads],
                     "value": scorer.kind.value,
                     "labels": list(scorer.labels) if scorer.labels is not None else None,
+                    # Which model computes it: the default detector, or a configured backend.
+                    "backend": (
+                        scorer.spec.model_dump(mode="json", include={"type", "path", "url"})
+                        if isinstance(scorer, BackendScorer)
+                        else "builtin"
+                    ),
                 }
             )
         )

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import random
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,8 +73,15 @@ class _Batch:
 class Evaluator:
     """Turns (Request, Resolution) pairs into Responses using the scorers of a MetricRegistry."""
 
-    def __init__(self, metrics: MetricRegistry, *, seed: int | None = None) -> None:
+    def __init__(
+        self, metrics: MetricRegistry, *, seed: int | None = None, cpu_threads: int | None = None
+    ) -> None:
         self.metrics = metrics
+        # THREAD scorers (PII, embedding heads, local models) run here. Sized to the cores by
+        # default: they are CPU-bound, so more threads only queue for the same cores, while the
+        # bound also caps the work a timed-out scorer can leave running behind its request.
+        self.cpu_threads = cpu_threads or os.cpu_count() or 1
+        self.executor = ThreadPoolExecutor(self.cpu_threads, thread_name_prefix="protect-cpu")
         # Override choices are random (Galileo); a seed makes them reproducible for tests/replays.
         self._rng = random.Random(seed)
 
@@ -97,7 +106,7 @@ class Evaluator:
             if batch.scorer.execution is Execution.INLINE:
                 _score_inline(batch)
             else:
-                tasks[name] = asyncio.ensure_future(_score_async(batch))
+                tasks[name] = asyncio.ensure_future(_score_async(batch, self.executor))
 
         if not tasks:
             return [self._respond(job) for job in states]
@@ -332,16 +341,16 @@ def _score_inline(batch: _Batch) -> None:
     _accept(batch, values, time.perf_counter() - started)
 
 
-async def _score_async(batch: _Batch) -> None:
+async def _score_async(batch: _Batch, executor: Executor) -> None:
     started = time.perf_counter()
     try:
-        values = await batch.scorer.ascore_batch(batch.items)
+        values = await batch.scorer.ascore_batch(batch.items, executor)
     except Exception as exc:
         if len(batch.items) == 1:
             _fail(batch.computations, exc, time.perf_counter() - started)
             return
         for computation, item in zip(batch.computations, batch.items, strict=True):
-            await _score_async(_Batch(batch.scorer, [computation], [item]))
+            await _score_async(_Batch(batch.scorer, [computation], [item]), executor)
         return
     _accept(batch, values, time.perf_counter() - started)
 

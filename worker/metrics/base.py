@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from enum import StrEnum
 
 from worker.contract.rules import MetricValue
@@ -62,10 +63,17 @@ class Scorer(ABC):
     def score_batch(self, items: Sequence[ScorerInput]) -> Sequence[MetricValue]:
         """One value per item, in order. May raise: the engine records the metric as failed."""
 
-    async def ascore_batch(self, items: Sequence[ScorerInput]) -> Sequence[MetricValue]:
-        """Async entry point; the default runs `score_batch` per `execution`."""
+    async def ascore_batch(
+        self, items: Sequence[ScorerInput], executor: Executor | None = None
+    ) -> Sequence[MetricValue]:
+        """Async entry point; the default runs `score_batch` per `execution`.
+
+        THREAD scorers run in `executor`: the engine's CPU pool, sized by configuration
+        (`PROTECT_CPU_THREADS`); None is asyncio's default executor.
+        """
         if self.execution is Execution.THREAD:
-            return await asyncio.to_thread(self.score_batch, items)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(executor, self.score_batch, items)
         return self.score_batch(items)
 
     def warm_up(self) -> None:  # noqa: B027 - optional hook, most scorers need none

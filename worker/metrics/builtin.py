@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from worker.errors import MetricConfigError
 from worker.metrics.adherence import Completeness, ContextAdherence
+from worker.metrics.backends.scorer import install_backends
+from worker.metrics.backends.spec import BackendSpec
 from worker.metrics.base import Scorer
 from worker.metrics.custom import CustomMetricSpec, build_custom_scorers
 from worker.metrics.injection import PromptInjection
@@ -39,14 +41,25 @@ def builtin_scorers() -> list[Scorer]:
     ]
 
 
-def default_registry(custom: Sequence[CustomMetricSpec] = ()) -> MetricRegistry:
-    """The built-in metrics plus the custom ones declared in configuration.
+def default_registry(
+    custom: Sequence[CustomMetricSpec] = (), backends: Mapping[str, BackendSpec] | None = None
+) -> MetricRegistry:
+    """The built-in metrics (with any configured backends) plus the declared custom ones.
 
-    Raises MetricConfigError, naming the metric, for an invalid custom declaration or a custom
-    name that is already a built-in metric or a Galileo alias.
+    Raises MetricConfigError, naming the field, for an invalid custom declaration, a custom name
+    that is already a built-in metric or a Galileo alias, or a backend that cannot serve its
+    metric (unknown metric, missing model files, labels that do not map).
     """
     registry = MetricRegistry(builtin_scorers())
     builtin = {scorer.name for scorer in registry}
+    custom_names = {spec.name for spec in custom}
+    for name in backends or {}:
+        if name in custom_names:
+            raise MetricConfigError(
+                f"backends.{name}: {name} is a custom keyword/regex metric; backends replace "
+                "built-in detectors"
+            )
+    install_backends(registry, backends or {})
     for scorer in build_custom_scorers(custom):
         if scorer.name in builtin:
             raise MetricConfigError(

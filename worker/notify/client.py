@@ -23,7 +23,7 @@ import structlog
 from worker.contract.notification import Attempt, Delivery
 from worker.notify.endpoints import endpoint_key
 from worker.notify.retry import parse_retry_after
-from worker.notify.signing import resolve_secret, sign
+from worker.notify.signing import sign
 from worker.notify.ssrf import (
     AddressPolicy,
     Resolver,
@@ -32,6 +32,7 @@ from worker.notify.ssrf import (
     resolve_safely,
     system_resolver,
 )
+from worker.secret_refs import resolve_secret
 from worker.settings import Settings
 
 log = structlog.get_logger(__name__)

@@ -1,4 +1,4 @@
-"""Standard Webhooks signatures: signing deliveries, verifying them, and resolving secrets.
+"""Standard Webhooks signatures: signing deliveries and verifying them.
 
 What is signed is the UTF-8 string `"{webhook-id}.{webhook-timestamp}.{body}"`, with HMAC-SHA256
 keyed by the base64-decoded secret; `webhook-signature` is `v1,<base64 digest>`, several of them
@@ -15,13 +15,11 @@ import base64
 import binascii
 import hmac
 import json
-import os
 import re
 import secrets as _random
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import standardwebhooks.webhooks as _standard
@@ -33,7 +31,6 @@ __all__ = [
     "SECRET_PREFIX",
     "WebhookVerificationError",
     "generate_secret",
-    "resolve_secret",
     "sign",
     "sign_all",
     "verify",
@@ -59,10 +56,6 @@ _SIGNATURE_VERSION = "v1"
 # without spaces keeps it header-safe and unambiguous in logs.
 _MSG_ID = re.compile(r"[\x21-\x7e]+")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
-
-# Only kind names that look like one are echoed back in errors: anything else could be (part of)
-# a secret pasted where a reference was expected.
-_REF_KIND = re.compile(r"[a-z][a-z0-9_-]{0,15}")
 
 
 class WebhookVerificationError(_standard.WebhookVerificationError, ProtectError):
@@ -228,45 +221,3 @@ def generate_secret() -> str:
     """A new random Standard Webhooks secret (`whsec_` + base64 of 32 random bytes)."""
     raw = _random.token_bytes(_GENERATED_KEY_BYTES)
     return SECRET_PREFIX + base64.b64encode(raw).decode("ascii")
-
-
-def resolve_secret(ref: str) -> str:
-    """The secret a reference points to: `env:NAME` or `file:/path` (content, stripped).
-
-    Secrets are configured by reference so that configuration files, logs and Kafka records never
-    carry them. Errors name the reference kind and the variable or path, never the value.
-    """
-    kind, sep, target = ref.partition(":")
-    if not sep or not _REF_KIND.fullmatch(kind):
-        raise ConfigurationError(
-            "a secret reference must be env:NAME or file:/path (secrets themselves are never "
-            "accepted in configuration)"
-        )
-    if kind == "env":
-        if not target:
-            raise ConfigurationError("secret reference env: needs a variable name (env:NAME)")
-        value = os.environ.get(target)
-        if value is None:
-            raise ConfigurationError(
-                f"secret reference env:{target}: environment variable {target} is not set"
-            )
-        where = f"env:{target}"
-    elif kind == "file":
-        if not target:
-            raise ConfigurationError("secret reference file: needs a path (file:/path)")
-        try:
-            value = Path(target).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            # Only the error class: an exception chained from here could carry file content.
-            raise ConfigurationError(
-                f"secret reference file:{target}: cannot read the file ({type(error).__name__})"
-            ) from None
-        where = f"file:{target}"
-    else:
-        raise ConfigurationError(
-            f"unsupported secret reference kind {kind!r}: expected env:NAME or file:/path"
-        )
-    value = value.strip()
-    if not value:
-        raise ConfigurationError(f"secret reference {where}: the secret is empty")
-    return value

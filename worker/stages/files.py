@@ -3,6 +3,8 @@
 project: my-app              # default project of the stages below
 metrics:                     # custom keyword / regex metrics (optional)
   - {name: competitors, type: keywords, reads: output, labels: {acme: [acme corp]}}
+backends:                    # a stronger model for a built-in metric (optional; docs/backends.md)
+  input_toxicity: {type: onnx, path: /models/toxicity, positive_labels: [toxic]}
 stages:                      # Galileo `create_stage` fields
   - name: input-guard
     type: central
@@ -19,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from worker.contract.stage import StageDefinition
 from worker.contract.validation import describe
 from worker.errors import ConfigurationError, StageDefinitionError
+from worker.metrics.backends.spec import BackendSpec
 from worker.metrics.custom import CustomMetricSpec
 
 
@@ -27,6 +30,7 @@ class StagesFile(BaseModel):
 
     project: str | None = Field(default=None, description="Default project of the stages.")
     metrics: list[CustomMetricSpec] = Field(default_factory=list)
+    backends: dict[str, BackendSpec] = Field(default_factory=dict)
     stages: list[StageDefinition] = Field(default_factory=list)
 
 

@@ -2,7 +2,8 @@
 
 Stages come from the compacted registry topic, read to its end before any event is consumed and
 followed live afterwards, so a pause or a new version reaches every running worker. A stages file
-contributes its custom metric declarations (a worker must have the scorers its stages name) and,
+contributes its custom metric declarations and metric backends (a worker must have the scorers
+its stages name) and,
 only when asked (`apply_stages`: the demo, or an embedded broker nobody else can write to), its
 stage definitions, published through the registry like `protect stages apply`.
 """
@@ -32,7 +33,9 @@ async def registry_backed_protect(
     apply_stages: bool,
 ) -> AsyncIterator[Protect]:
     protect = Protect.from_document(
-        StagesFile(project=document.project, metrics=document.metrics), seed=settings.seed
+        StagesFile(project=document.project, metrics=document.metrics, backends=document.backends),
+        seed=settings.seed,
+        cpu_threads=settings.cpu_threads,
     )
     topic = settings.stages_topic
     await ensure_topics(bootstrap_servers, [stage_topic_spec(topic, settings.topic_replication)])

@@ -1,0 +1,1 @@
+"""Benchmark scripts (run on demand; they print numbers and assert nothing)."""
