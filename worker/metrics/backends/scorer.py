@@ -36,17 +36,23 @@ _local_lock = threading.Lock()
 
 
 def _shared_local(spec: OnnxBackend | TransformersBackend, field: str) -> Lazy[Classifier]:
-    key = (spec.type, str(spec.path.expanduser().resolve()), spec.max_tokens, spec.threads)
+    key = (
+        spec.type,
+        str(spec.path.expanduser().resolve()),
+        spec.max_tokens,
+        spec.batch_size,
+        spec.threads,
+    )
+
+    def load() -> Classifier:
+        if isinstance(spec, OnnxBackend):
+            return OnnxClassifier(spec, field=field)
+        return TransformersClassifier(spec, field=field)
+
     with _local_lock:
         lazy = _local.get(key)
         if lazy is None:
-            if isinstance(spec, OnnxBackend):
-                onnx = spec
-                lazy = Lazy[Classifier](lambda: OnnxClassifier(onnx, field=field))
-            else:
-                transformers = spec
-                lazy = Lazy[Classifier](lambda: TransformersClassifier(transformers, field=field))
-            lazy = _local[key] = lazy
+            lazy = _local[key] = Lazy(load)
     return lazy
 
 
