@@ -19,6 +19,7 @@ from worker.metrics.embedding import (
     WHOLE_TEXT_CHARS,
     Embedder,
     chunk_text,
+    embed_by_chunks,
     get_embedder,
 )
 
@@ -127,6 +128,22 @@ def test_chunks_of_short_and_long_texts() -> None:
     # A sentence without punctuation is cut at spaces; a huge text stops at MAX_CHUNKS.
     assert all(len(c) <= CHUNK_CHARS for c in chunk_text("word " * 200))
     assert len(chunk_text("word " * 100_000)) == MAX_CHUNKS
+
+
+def test_one_vector_per_text_from_the_chunks_the_heads_already_embedded() -> None:
+    shared = get_embedder()
+    short = "What a lovely surprise, thank you!"
+    long = "I waited three weeks for the parcel and nobody answered my emails. " * 8
+    vectors = embed_by_chunks([short, long])
+    # A short text is its own single chunk: exactly its embedding.
+    np.testing.assert_allclose(vectors[0], shared.embed([short])[0], atol=1e-6)
+    # A long text: the normalised mean of its chunk vectors...
+    mean = shared.embed(chunk_text(long)).mean(axis=0)
+    np.testing.assert_allclose(vectors[1], mean / np.linalg.norm(mean), atol=1e-6)
+    # ... which are then cache hits: embedding the long text again costs nothing new.
+    misses = shared.misses
+    embed_by_chunks([long])
+    assert shared.misses == misses
 
 
 def _no_network(*args: object, **kwargs: object) -> None:

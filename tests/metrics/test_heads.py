@@ -11,9 +11,12 @@ import pytest
 from tests.offline import run_fresh
 from worker.metrics.embedding import EMBEDDING_DIM, MODEL_SHA256
 from worker.metrics.heads import (
+    CHAR_NGRAM_MAX_CHARS,
     DECISION_THRESHOLD,
     MODELS_DIR,
+    CharNgrams,
     LinearHead,
+    char_ngrams,
     get_head,
     head_paths,
     word_buckets,
@@ -40,11 +43,17 @@ CARD_FIELDS = {
 }
 
 
+# Commit-sized: 384 float32 embedding weights and 16,384 float16 word weights, compressed; the
+# sexism head adds 20,000 character n-grams with their idf and float16 weights.
+MAX_BYTES = {"toxicity": 64_000, "sexism": 400_000}
+# Heads with a character n-gram block (the others must load and score without one).
+CHAR_HEADS = {"sexism"}
+
+
 @pytest.mark.parametrize("name", HEADS)
 def test_committed_head_loads_and_is_small(name: str) -> None:
     weights_path, card_path = head_paths(name)
-    # Commit-sized: 384 float32 embedding weights and 16,384 float16 word weights, compressed.
-    assert weights_path.stat().st_size < 64_000
+    assert weights_path.stat().st_size < MAX_BYTES[name]
     head = LinearHead.load(name)
     assert head.weights.shape == (EMBEDDING_DIM,)
     assert np.isfinite(head.weights).all()
@@ -54,6 +63,15 @@ def test_committed_head_loads_and_is_small(name: str) -> None:
     assert np.isfinite(head.bias)
     assert head.threshold == DECISION_THRESHOLD
     assert json.loads(card_path.read_text()) == head.card
+    if name in CHAR_HEADS:
+        assert head.chars is not None
+        assert head.char_weights is not None
+        assert head.char_weights.shape == (len(head.chars),)
+        assert len(head.chars) == head.card["hyper_parameters"]["char_ngrams"]
+        assert np.isfinite(head.char_weights).all()
+    else:
+        assert head.chars is None
+        assert head.char_weights is None
 
 
 @pytest.mark.parametrize("name", HEADS)
@@ -100,6 +118,36 @@ def test_word_block_reads_words_not_case_or_punctuation() -> None:
     assert list(word_buckets("stable", 20)) == [STABLE_BUCKET]
 
 
+def test_char_ngrams_are_padded_word_pieces() -> None:
+    hi = [" h", "hi", "i ", " hi", "hi "]
+    you = [" y", "yo", "ou", "u ", " yo", "you", "ou "]
+    assert char_ngrams("Hi  YOU", 2, 3) == hi + you
+    # A word shorter than the n-gram length counts once, whole.
+    assert char_ngrams("a", 2, 5) == [" a", "a ", " a "]
+    assert char_ngrams(" \n ") == []
+    # Only the start of a huge text is read.
+    huge = "ab " * 10_000
+    assert char_ngrams(huge) == char_ngrams(huge[:CHAR_NGRAM_MAX_CHARS])
+    assert len(char_ngrams(huge[: CHAR_NGRAM_MAX_CHARS - 30])) < len(char_ngrams(huge))
+
+
+def test_char_block_features_and_fit() -> None:
+    texts = ["lol so funny", "so sad", "lol what", "what a day", "so so"]
+    chars = CharNgrams.fit(texts, size=50, min_df=2)
+    assert 0 < len(chars) <= 50
+    # Only n-grams in at least two texts; those in more texts weigh less (idf).
+    assert " lol " in chars.vocabulary
+    assert " day " not in chars.vocabulary
+    assert chars.idf[chars.vocabulary[" so "]] < chars.idf[chars.vocabulary[" lol "]]
+    indices, values = chars.features("LOL, so")
+    assert len(indices) == len(set(indices.tolist())) > 0
+    assert float(values @ values) == pytest.approx(1.0)
+    empty = chars.features("zzz")
+    assert len(empty[0]) == len(empty[1]) == 0
+    # Same texts in another order: the same vocabulary (ties broken by the n-gram).
+    assert CharNgrams.fit(texts[::-1], size=50, min_df=2).vocabulary == chars.vocabulary
+
+
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     head = LinearHead(
         name="demo",
@@ -122,6 +170,34 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     assert reloaded.word_weights is None
     # Without a word block the texts are not needed.
     assert reloaded.predict_proba(np.zeros((1, EMBEDDING_DIM)))[0] == pytest.approx(0.2689, 1e-3)
+    assert reloaded.chars is None
+
+
+def test_char_block_round_trip_and_scoring(tmp_path: Path) -> None:
+    chars = CharNgrams.fit(["sexist words here", "more words here", "words"], size=100, min_df=1)
+    rng = np.random.default_rng(0)
+    head = LinearHead(
+        name="chars",
+        weights=np.zeros(EMBEDDING_DIM),
+        bias=0.0,
+        card={"threshold": 0.5},
+        chars=chars,
+        char_weights=rng.normal(size=len(chars)),
+    )
+    head.save(tmp_path)
+    loaded = LinearHead.load("chars", tmp_path)
+    assert loaded.chars is not None
+    assert loaded.chars.vocabulary == chars.vocabulary
+    assert loaded.word_weights is None
+    x = np.zeros((2, EMBEDDING_DIM))
+    texts = ["words here", "nothing known"]
+    indices, values = chars.features(texts[0])
+    expected = float(head.char_weights[indices] @ values)  # type: ignore[index]
+    z = loaded.decision_function(x, texts)
+    assert z[0] == pytest.approx(expected, abs=1e-2)  # float16 weights on disk
+    assert z[1] == 0.0
+    with pytest.raises(ValueError, match="character n-grams"):
+        loaded.decision_function(x)
 
 
 def test_head_for_another_embedder_is_refused(tmp_path: Path) -> None:

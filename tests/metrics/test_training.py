@@ -43,6 +43,13 @@ def test_tiny_training_runs_writes_a_head_and_is_reproducible(
     assert head_a.word_weights is not None
     assert head_b.word_weights is not None
     np.testing.assert_array_equal(head_a.word_weights, head_b.word_weights)
+    # The char block's vocabulary comes from the training split, so it is reproducible too.
+    assert head_a.chars is not None
+    assert head_b.chars is not None
+    assert head_a.chars.vocabulary == head_b.chars.vocabulary
+    assert head_a.char_weights is not None
+    assert head_b.char_weights is not None
+    np.testing.assert_array_equal(head_a.char_weights, head_b.char_weights)
     assert head_a.bias == head_b.bias
     assert {k: v for k, v in card_a.items() if k != "trained_at"} == {
         k: v for k, v in card_b.items() if k != "trained_at"

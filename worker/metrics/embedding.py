@@ -348,6 +348,28 @@ def get_embedder() -> Embedder:
     return _embedder.get()
 
 
+def embed_by_chunks(texts: Sequence[str]) -> FloatArray:
+    """One vector per text: the normalised mean of its chunks' embeddings (`chunk_text`).
+
+    For a scorer that wants one vector per text (tone). The chunks are the ones the binary heads
+    score, so a long text is embedded once for all of them and this costs only the average,
+    where embedding the whole text again would double the cost of the whole default stack on
+    long texts. A text of at most WHOLE_TEXT_CHARS is one chunk: its vector is unchanged.
+    """
+    owners: list[int] = []
+    chunks: list[str] = []
+    for i, text in enumerate(texts):
+        for chunk in chunk_text(text):
+            owners.append(i)
+            chunks.append(chunk)
+    vectors = get_embedder().embed(chunks)
+    sums = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
+    np.add.at(sums, np.asarray(owners, dtype=np.int64), vectors)
+    norms = np.clip(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12, None)
+    result: FloatArray = (sums / norms).astype(np.float32)
+    return result
+
+
 __all__ = [
     "BATCH_ATTENTION_CELLS",
     "BATCH_SIZE",
@@ -364,5 +386,6 @@ __all__ = [
     "WHOLE_TEXT_CHARS",
     "Embedder",
     "chunk_text",
+    "embed_by_chunks",
     "get_embedder",
 ]

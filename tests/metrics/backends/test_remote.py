@@ -46,7 +46,8 @@ async def test_batches_are_cut_and_bounded_in_flight(server: ModelServer) -> Non
     texts = [f"text number {i} idiot" if i % 3 == 0 else f"text number {i}" for i in range(7)]
     got = await client(server.url(), batch_size=2, concurrency=2).aclassify([(t,) for t in texts])
     assert [d["toxic"] > 0.5 for d in got] == [i % 3 == 0 for i in range(7)]
-    assert [len(body["inputs"]) for _, _, body in server.requests] == [2, 2, 2, 1]
+    # The batches go out concurrently, so they may arrive in any order.
+    assert sorted(len(body["inputs"]) for _, _, body in server.requests) == [1, 2, 2, 2]
     assert server.peak_in_flight <= 2
 
 
