@@ -220,11 +220,11 @@ class Notifier:
             endpoint.breaker.record(delivered, self._endpoints.now())
         if delivered:
             self.stats.delivered += 1
-            log.info(
-                "delivered",
-                webhook_id=delivery.id,
-                url=delivery.url,
-                attempts=len(delivery.attempts) + 1,
+            attempts = len(delivery.attempts) + 1
+            # A first-attempt success is the common case, hundreds a second: debug, as the worker
+            # does not log per event either. A delivery that needed retries is worth a line.
+            (log.info if attempts > 1 else log.debug)(
+                "delivered", webhook_id=delivery.id, url=delivery.url, attempts=attempts
             )
         else:
             await self._after_failure(delivery, outcome)
