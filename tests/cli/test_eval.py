@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
+from tests.metrics.backends.models import write_cue_model
 from worker.metrics.evaluation import datasets_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,3 +59,48 @@ def test_train_reproduces_the_committed_adherence_head(tmp_path: Path) -> None:
     committed = json.loads((ROOT / "worker/metrics/models/context_adherence.card.json").read_text())
     assert trained["weights"] == committed["weights"]
     assert trained["scores"] == committed["scores"]
+
+
+def test_eval_measures_configured_backends_in_place_of_the_builtin_heads(tmp_path: Path) -> None:
+    # Crude cue-word models: what matters is that their numbers, not the heads', are printed.
+    toxicity = write_cue_model(
+        tmp_path / "toxicity",
+        ["neutral", "toxic"],
+        {"toxic": ["idiot", "stupid", "hate", "bitch", "fuck"]},
+        default="neutral",
+    )
+    tone = write_cue_model(
+        tmp_path / "tone",
+        ["neutral", "joy", "anger", "sadness"],
+        {"joy": ["happy", "great", "love"], "anger": ["hate", "angry"], "sadness": ["sad"]},
+        default="neutral",
+    )
+    stages = tmp_path / "stages.yaml"
+    stages.write_text(
+        yaml.safe_dump(
+            {
+                "backends": {
+                    "input_toxicity": {"type": "onnx", "path": str(toxicity)},
+                    "tone": {"type": "onnx", "path": str(tone)},  # Galileo's alias: output_tone
+                    "prompt_injection": {"type": "http", "url": "http://127.0.0.1:1/predict"},
+                }
+            }
+        )
+    )
+    command = [PROTECT, "eval", "--only", "toxicity", "--only", "tone", "--limit", "60"]
+    result = subprocess.run(
+        [*command, "--markdown", "--stages", str(stages)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    # Table lines after the header (the separator line starts with "|-").
+    rows = [line.split(" | ") for line in result.stdout.splitlines() if line.startswith("| ")][1:]
+    assert {row[0] for row in rows} == {"| toxicity", "| input_tone"}
+    for row in rows:
+        assert f"backend {{'type': 'onnx', 'path': '{tmp_path}" in row[-1], row
+    (davidson,) = [row for row in rows if row[1] == "toxicity_davidson (test)"]
+    assert 0.0 <= float(davidson[5]) <= 1.0  # F1
+    assert "prompt_injection's backend is not measured" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import sys
 import time
@@ -10,7 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from worker.metrics.backends.scorer import BackendScorer
 from worker.metrics.evaluation import EvalRow, datasets_dir
+from worker.runtime import Protect
 from worker.settings import Settings
 
 # One module per detector family, each with `evaluate(datasets, limit) -> list[EvalRow]`.
@@ -26,6 +29,24 @@ FAMILIES: dict[str, str] = {
 }
 
 
+# Families whose evaluation can run a configured backend instead of the built-in head, and the
+# metrics (input first) whose backend they measure: both twins score texts the same way.
+BACKEND_METRICS: dict[str, tuple[str, str]] = {
+    "toxicity": ("input_toxicity", "output_toxicity"),
+    "sexism": ("input_sexist", "output_sexist"),
+    "tone": ("input_tone", "output_tone"),
+}
+
+
+def _backends(stages: Path) -> dict[str, BackendScorer]:
+    registry = Protect.from_file(stages).evaluator.metrics
+    return {s.name: s for s in registry if isinstance(s, BackendScorer)}
+
+
+def _backend_for(family: str, backends: dict[str, BackendScorer]) -> BackendScorer | None:
+    return next((backends[m] for m in BACKEND_METRICS.get(family, ()) if m in backends), None)
+
+
 def register(commands: Any) -> None:
     p: argparse.ArgumentParser = commands.add_parser(
         "eval",
@@ -39,6 +60,12 @@ def register(commands: Any) -> None:
         help="evaluate these families only (repeatable)",
     )
     p.add_argument("--limit", type=int, help="at most about this many examples per dataset")
+    p.add_argument(
+        "--stages",
+        type=Path,
+        help="measure the backends this stages file configures instead of the built-in "
+        "detectors (toxicity, sexism, tone)",
+    )
     p.add_argument("--markdown", action="store_true", help="a Markdown table (docs/metrics.md)")
     p.set_defaults(run=run)
 
@@ -55,12 +82,27 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    backends = _backends(args.stages) if args.stages else {}
     rows: list[EvalRow] = []
     for family in args.only or FAMILIES:
         started = time.perf_counter()
         evaluate: Callable[..., list[EvalRow]] = importlib.import_module(FAMILIES[family]).evaluate
-        rows += evaluate(root, limit=args.limit)
+        backend = _backend_for(family, backends)
+        if backend is None:
+            rows += evaluate(root, limit=args.limit)
+        else:
+            where = backend.spec.model_dump(mode="json", include={"type", "path", "url"})
+            rows += [
+                dataclasses.replace(row, note=f"backend {where}; {row.note}")
+                for row in evaluate(root, limit=args.limit, scorer=backend)
+            ]
         print(f"evaluated {family} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    for name in sorted(set(backends) - {m for ms in BACKEND_METRICS.values() for m in ms}):
+        print(
+            f"protect eval: {name}'s backend is not measured (only toxicity, sexism and tone "
+            "backends are); its rows are the built-in detector's",
+            file=sys.stderr,
+        )
     header = ["metric", "dataset", "n", "precision", "recall", "F1", "FPR", "AUC", "note"]
     table = [
         [

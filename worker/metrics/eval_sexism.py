@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from worker.metrics.base import Scorer
 from worker.metrics.evaluation import EvalRow
 from worker.metrics.sexism import HEAD
 from worker.metrics.training import evaluate_head
@@ -16,9 +17,14 @@ from worker.metrics.training import evaluate_head
 METRIC = "sexist"
 
 
-def evaluate(datasets: Path, limit: int | None = None) -> list[EvalRow]:
-    """Eval rows on test splits; `limit` samples at most that many texts per dataset."""
-    return evaluate_head(METRIC, HEAD, datasets, limit=limit, xstest_safe=True)
+def evaluate(
+    datasets: Path, limit: int | None = None, scorer: Scorer | None = None
+) -> list[EvalRow]:
+    """Eval rows on test splits; `limit` samples at most that many texts per dataset.
+
+    `scorer`: a configured backend to measure instead of the built-in head.
+    """
+    return evaluate_head(METRIC, HEAD, datasets, limit=limit, xstest_safe=True, scorer=scorer)
 
 
 __all__ = ["METRIC", "evaluate"]

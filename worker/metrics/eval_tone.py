@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
+from worker.metrics.base import Scorer
 from worker.metrics.evaluation import EvalRow, read_jsonl, split_of
 from worker.metrics.tone import TONES, InputTone, tone_of, tones_of
 
@@ -47,13 +48,18 @@ def tone_scores(
     return sum(f1s.values()) / len(f1s), accuracy, f1s
 
 
-def evaluate(datasets: Path, limit: int | None = None) -> list[EvalRow]:
+def evaluate(
+    datasets: Path, limit: int | None = None, scorer: Scorer | None = None
+) -> list[EvalRow]:
+    """The tone row; `scorer`: a configured backend to measure instead of the built-in head."""
     rows = [
         (row["text"], tone, tones_of(row["label"]))
         for row in read_jsonl(datasets / DATASET)
         if split_of(row["text"]) == "test" and (tone := tone_of(row["label"])) is not None
     ][:limit]
-    predicted = [str(p) for p in InputTone().score_batch([(text,) for text, _, _ in rows])]
+    predicted = [
+        str(p) for p in (scorer or InputTone()).score_batch([(text,) for text, _, _ in rows])
+    ]
     primary = [tone for _, tone, _ in rows]
     macro, accuracy, f1s = tone_scores(predicted, primary, [g for _, _, g in rows])
     strict, strict_accuracy, _ = tone_scores(predicted, primary)

@@ -43,6 +43,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from worker.metrics.base import Scorer
 from worker.metrics.embedding import EMBEDDING_DIM, MODEL_ID, MODEL_SHA256, Embedder, chunk_text
 from worker.metrics.evaluation import (
     DATASETS_ENV,
@@ -628,15 +629,28 @@ EVAL_SAMPLE_SEED: Final = 0
 
 
 def evaluate_head(
-    metric: str, head_name: str, datasets: Path, *, limit: int | None = None, xstest_safe: bool
+    metric: str,
+    head_name: str,
+    datasets: Path,
+    *,
+    limit: int | None = None,
+    xstest_safe: bool,
+    scorer: Scorer | None = None,
 ) -> list[EvalRow]:
     """The `protect eval` rows of one head (eval_toxicity.py and eval_sexism.py use this).
 
-    Texts go through `score_texts`, the scorers' own path (chunks, max over chunks).
+    Texts go through `score_texts`, the scorers' own path (chunks, max over chunks); or, given a
+    `scorer` (a configured backend for the metric), through it, at the rules' usual 0.5.
     """
     head = get_head(head_name)
-    threshold = head.threshold
+    threshold = head.threshold if scorer is None else DECISION_THRESHOLD
     rows: list[EvalRow] = []
+
+    def score(texts: list[str]) -> list[float]:
+        if scorer is None:
+            return score_texts(head, texts)
+        values = scorer.score_batch([(t,) for t in texts])
+        return [float(v) if isinstance(v, int | float) else 0.0 for v in values]
 
     def sample(items: list[Any], name: str) -> list[Any]:
         if limit is None or len(items) <= limit:
@@ -651,7 +665,7 @@ def evaluate_head(
         else:
             label = f"{source.folder} (all rows, never trained on)"
         examples = sample(examples, source.folder)
-        scores = score_texts(head, [e.text for e in examples])
+        scores = score([e.text for e in examples])
         predicted = [s >= threshold for s in scores]
         truth = [e.label for e in examples]
         if not any(truth):
@@ -690,7 +704,7 @@ def evaluate_head(
             ],
             XSTEST,
         )
-        scores = score_texts(head, safe)
+        scores = score(safe)
         rows.append(
             EvalRow(
                 metric,
