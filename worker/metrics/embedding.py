@@ -348,6 +348,20 @@ def get_embedder() -> Embedder:
     return _embedder.get()
 
 
+def chunks_of(texts: Sequence[str], *, skip_blank: bool = False) -> tuple[list[int], list[str]]:
+    """Every chunk of every text (`chunk_text`), flat, with the index of the text it came from:
+    all of a batch's chunks go to the embedder in one call."""
+    owners: list[int] = []
+    chunks: list[str] = []
+    for i, text in enumerate(texts):
+        if skip_blank and not text.strip():
+            continue
+        for chunk in chunk_text(text):
+            owners.append(i)
+            chunks.append(chunk)
+    return owners, chunks
+
+
 def embed_by_chunks(texts: Sequence[str]) -> FloatArray:
     """One vector per text: the normalised mean of its chunks' embeddings (`chunk_text`).
 
@@ -356,12 +370,7 @@ def embed_by_chunks(texts: Sequence[str]) -> FloatArray:
     where embedding the whole text again would double the cost of the whole default stack on
     long texts. A text of at most WHOLE_TEXT_CHARS is one chunk: its vector is unchanged.
     """
-    owners: list[int] = []
-    chunks: list[str] = []
-    for i, text in enumerate(texts):
-        for chunk in chunk_text(text):
-            owners.append(i)
-            chunks.append(chunk)
+    owners, chunks = chunks_of(texts)
     vectors = get_embedder().embed(chunks)
     sums = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
     np.add.at(sums, np.asarray(owners, dtype=np.int64), vectors)
@@ -386,6 +395,7 @@ __all__ = [
     "WHOLE_TEXT_CHARS",
     "Embedder",
     "chunk_text",
+    "chunks_of",
     "embed_by_chunks",
     "get_embedder",
 ]

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, Scorer, ScorerInput, ValueKind
-from worker.metrics.embedding import EMBEDDING_DIM, MODEL_SHA256, chunk_text, get_embedder
+from worker.metrics.embedding import EMBEDDING_DIM, MODEL_SHA256, chunks_of, get_embedder
 
 MODELS_DIR: Final = Path(__file__).parent / "models"
 
@@ -314,13 +314,7 @@ def score_texts(head: LinearHead, texts: Sequence[str]) -> list[float]:
     All chunks of all texts go to the shared embedder in one call, so they are batched together and
     cached for the other heads scoring the same texts. Blank texts score 0.
     """
-    owners: list[int] = []
-    chunks: list[str] = []
-    for i, text in enumerate(texts):
-        if text.strip():
-            for chunk in chunk_text(text):
-                owners.append(i)
-                chunks.append(chunk)
+    owners, chunks = chunks_of(texts, skip_blank=True)
     scores = [0.0] * len(texts)
     if chunks:
         probabilities = head.predict_proba(get_embedder().embed(chunks), chunks)

@@ -48,6 +48,7 @@ from worker.metrics.eval_tone import tone_scores
 from worker.metrics.evaluation import SPLIT_SEED, datasets_dir, read_jsonl, split_of
 from worker.metrics.heads import CharNgrams
 from worker.metrics.tone import CARD, MODEL, TONES, tone_of, tones_of
+from worker.metrics.training import char_matrix
 
 DATASET = "emotion_goemotions/goemotions.jsonl"
 # Character n-grams kept: 20,000 scored as well as 50,000 and 100,000 on validation (0.544, 0.542,
@@ -162,15 +163,6 @@ def train(
     chars = CharNgrams.fit([t for t, _, _ in splits["train"]], CHAR_VOCABULARY, CHAR_MIN_DF)
     scaler = None
 
-    def char_block(texts: Sequence[str]) -> Any:
-        indptr, indices, values = [0], [], []
-        for text in texts:
-            i, v = chars.features(text)
-            indices.extend(i.tolist())
-            values.extend(v.tolist())
-            indptr.append(len(indices))
-        return csr_matrix((values, indices, indptr), shape=(len(texts), len(chars)))
-
     data: dict[str, tuple[Any, Any, npt.NDArray[np.int64], npt.NDArray[np.bool_]]] = {}
     for split in ("train", "validation", "test"):
         rows = splits[split]
@@ -178,7 +170,9 @@ def train(
         vectors = embedder.embed_uncached(texts).astype(np.float64)
         if scaler is None:
             scaler = StandardScaler().fit(vectors)
-        x = hstack([csr_matrix(scaler.transform(vectors) * scale), char_block(texts)]).tocsr()
+        x = hstack(
+            [csr_matrix(scaler.transform(vectors) * scale), char_matrix(texts, chars)]
+        ).tocsr()
         gold = np.zeros((len(rows), len(TONES)), dtype=bool)
         for r, (_, _, tones) in enumerate(rows):
             gold[r, [index[t] for t in tones]] = True

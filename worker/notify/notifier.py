@@ -19,12 +19,11 @@ import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
@@ -34,12 +33,12 @@ from worker.notify.client import Outcome, Verdict, WebhookClient
 from worker.notify.endpoints import Endpoints
 from worker.notify.retry import due_at_ns, next_delay_s
 from worker.settings import Settings
+from worker.stream.groups import FETCH_WAIT_MS, Rebalance, group_consumer
 from worker.stream.offsets import PartitionOffsets, commit_settled
 from worker.stream.topics import TopicSpec, ensure_topics
 
 log = structlog.get_logger(__name__)
 
-FETCH_WAIT_MS = 200
 # Deliveries held in memory at once (including retries asleep until due): beyond this the
 # consumer pauses; what is not fetched stays safely in Kafka.
 MAX_PENDING = 10_000
@@ -52,18 +51,6 @@ class NotifierStats:
     retried: int = 0
     dead: int = 0
     attempts: Counter[str] = field(default_factory=Counter)
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, notifier: Notifier) -> None:
-        self._notifier = notifier
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        await self._notifier.release(set(revoked))
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        for tp in assigned:
-            self._notifier.offsets.setdefault(tp, PartitionOffsets())
 
 
 class Notifier:
@@ -99,16 +86,7 @@ class Notifier:
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=5
         )
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
-            group_id=s.notify_group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",  # deliveries of aborted screening transactions
-            fetch_max_wait_ms=s.fetch_max_wait_ms,
-            session_timeout_ms=s.session_timeout_ms,
-            heartbeat_interval_ms=s.session_timeout_ms // 3,
-        )
+        self._consumer = group_consumer(self.bootstrap_servers, s, s.notify_group_id)
         try:
             await self._producer.start()
             await self._consumer.start()
@@ -116,7 +94,7 @@ class Notifier:
             await self._close()
             raise BrokerError(f"cannot start Kafka clients: {exc}") from exc
         self._consumer.subscribe(
-            [s.notifications_topic, s.notify_retry_topic], listener=_Rebalance(self)
+            [s.notifications_topic, s.notify_retry_topic], listener=Rebalance(self)
         )
         log.info("notifier_started", topics=[s.notifications_topic, s.notify_retry_topic])
         try:
@@ -299,6 +277,10 @@ class Notifier:
         assert self._consumer is not None
         self._last_commit = time.monotonic()
         await commit_settled(self._consumer, self.offsets, partitions)
+
+    async def assigned(self, assigned: set[TopicPartition]) -> None:
+        for tp in assigned:
+            self.offsets.setdefault(tp, PartitionOffsets())
 
     async def release(self, revoked: set[TopicPartition]) -> None:
         """Commit what is settled and drop the rest: the partition's next owner redoes it."""

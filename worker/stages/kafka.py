@@ -27,8 +27,7 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import TypeVar
+from typing import Self, TypeVar
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -45,6 +44,7 @@ from worker.errors import (
 )
 from worker.metrics.registry import MetricRegistry
 from worker.stages.registry import DEFAULT_PROJECT, ApplyResult, StageRegistry
+from worker.startstop import StartStop
 from worker.stream.topics import COMPACTED, TopicSpec, ensure_topics
 
 log = structlog.get_logger(__name__)
@@ -118,7 +118,7 @@ def _decode(model: type[_M], value: bytes) -> _M:
         raise _BadRecord(f"not a valid {model.__name__} record: {reason}") from None
 
 
-class StageFollower:
+class StageFollower(StartStop):
     """Reads the stage topic from the beginning into a StageRegistry, then follows it live.
 
     A plain consumer (no group, every partition assigned): every worker needs every record, and
@@ -158,7 +158,7 @@ class StageFollower:
     def caught_up(self) -> bool:
         return self._caught_up.is_set()
 
-    async def start(self) -> StageFollower:
+    async def start(self) -> Self:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers,
             group_id=None,
@@ -215,17 +215,6 @@ class StageFollower:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             await consumer.stop()
-
-    async def __aenter__(self) -> StageFollower:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     # -- the loop -----------------------------------------------------------------------------
 
@@ -361,7 +350,7 @@ class PauseResult:
     changed: bool  # False: the stage already was in that state (nothing was written)
 
 
-class StageAdmin:
+class StageAdmin(StartStop):
     """The write side (the `protect stages` commands): a snapshot of the topic plus our writes.
 
     The snapshot is read by a StageFollower (one catch-up mechanism for workers and the CLI), then
@@ -388,7 +377,7 @@ class StageAdmin:
         # Set when a write failed after the local registry took it: re-read before the next one.
         self._stale = False
 
-    async def start(self) -> StageAdmin:
+    async def start(self) -> Self:
         # One partition: registry writes are rare governance actions, so throughput is moot, and
         # one partition gives every reader one total order of versions and pause states.
         await ensure_topics(self.bootstrap_servers, [stage_topic_spec(self.topic)])
@@ -414,17 +403,6 @@ class StageAdmin:
         producer, self._producer = self._producer, None
         if producer is not None:
             await producer.stop()
-
-    async def __aenter__(self) -> StageAdmin:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
     async def _load(self) -> None:
         registry = StageRegistry(self.metrics)

@@ -21,12 +21,13 @@ import time
 from collections.abc import AsyncIterator
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 import structlog
 from aiokafka import AIOKafkaProducer
 
 from worker.errors import BrokerError
+from worker.startstop import StartStop
 
 log = structlog.get_logger(__name__)
 
@@ -75,7 +76,7 @@ def free_port() -> int:
         return port
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(StartStop):
     """A broker subprocess on loopback; use as an async context manager."""
 
     def __init__(self, kind: BrokerKind = BrokerKind.TANSU) -> None:
@@ -120,7 +121,7 @@ class EmbeddedBroker:
             str(self._workdir / "data"),
         ]
 
-    async def start(self) -> EmbeddedBroker:
+    async def start(self) -> Self:
         self._workdir = Path(tempfile.mkdtemp(prefix=f"protect-{self.kind.value}-"))
         self.port = free_port()
         log = (self._workdir / "broker.log").open("wb")
@@ -193,17 +194,6 @@ class EmbeddedBroker:
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
-
-    async def __aenter__(self) -> EmbeddedBroker:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
 
 
 @contextlib.asynccontextmanager

@@ -24,12 +24,11 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
 
 from worker.contract.request import Request
@@ -45,14 +44,12 @@ from worker.stream.codec import (
     decode_request,
     encode_response,
 )
+from worker.stream.groups import FETCH_WAIT_MS, Rebalance, group_consumer
 from worker.stream.offsets import PartitionOffsets, commit_settled
 from worker.stream.topics import TopicSpec, ensure_topics
 
 log = structlog.get_logger(__name__)
 
-# How long one fetch waits for records: bounds how late a stop signal or a periodic commit is
-# noticed on an idle topic.
-FETCH_WAIT_MS = 200
 # After pausing for backpressure, resume once in-flight work is down to this fraction of the
 # limit, so the consumer does not flap between paused and resumed on every acknowledgement.
 RESUME_FRACTION = 0.5
@@ -89,17 +86,6 @@ class WorkerStats:
     dead_letters: int = 0
     pauses: int = 0  # times fetching was paused for backpressure
     by_status: Counter[str] = field(default_factory=Counter)
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, worker: ScreeningWorker) -> None:
-        self._worker = worker
-
-    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        await self._worker.release(set(revoked))
-
-    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        await self._worker.assigned(set(assigned))
 
 
 class ScreeningWorker:
@@ -144,18 +130,12 @@ class ScreeningWorker:
         await ensure_topics(self.bootstrap_servers, self.topic_specs(self.settings))
         if not self._transactional:
             self._producer = self._new_producer()
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers,
+        self._consumer = group_consumer(
+            self.bootstrap_servers,
+            self.settings,
+            self.settings.group_id,
             client_id=self._client_id,
-            group_id=self.settings.group_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
             max_poll_records=self.settings.max_batch,
-            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
-            session_timeout_ms=self.settings.session_timeout_ms,
-            # Kafka's rule of thumb: a third of the session timeout.
-            heartbeat_interval_ms=self.settings.session_timeout_ms // 3,
         )
         try:
             if self._producer is not None:
@@ -168,7 +148,7 @@ class ScreeningWorker:
         except KafkaError as exc:
             await self._close()
             raise BrokerError(f"cannot start Kafka clients: {exc}") from exc
-        self._consumer.subscribe(list(self._bindings), listener=_Rebalance(self))
+        self._consumer.subscribe(list(self._bindings), listener=Rebalance(self))
         log.info("worker_started", inputs=list(self._bindings), group=self.settings.group_id)
         try:
             await self._loop(stop)
