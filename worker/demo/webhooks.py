@@ -6,10 +6,11 @@ import asyncio
 import os
 import sys
 from pathlib import Path
-from types import TracebackType
+from typing import Self
 
 from worker.contract.stage import StageDefinition
 from worker.stages.files import StagesFile
+from worker.startstop import StartStop
 from worker.stream.broker import LOOPBACK, free_port
 
 RECEIVER = Path("examples/webhook_receiver.py")
@@ -17,7 +18,7 @@ RECEIVER = Path("examples/webhook_receiver.py")
 RECEIVER_START_TIMEOUT_S = 15.0
 
 
-class ExampleReceiver:
+class ExampleReceiver(StartStop):
     """examples/webhook_receiver.py on a free loopback port; collects the lines it prints."""
 
     def __init__(self, secret: str) -> None:
@@ -31,7 +32,7 @@ class ExampleReceiver:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}/protect"
 
-    async def __aenter__(self) -> ExampleReceiver:
+    async def start(self) -> Self:
         # The secret travels in the environment, not on a command line others can read.
         env = {**os.environ, "WEBHOOK_SECRET": self._secret}
         self._process = await asyncio.create_subprocess_exec(
@@ -54,7 +55,7 @@ class ExampleReceiver:
                 return self
             except OSError:
                 if asyncio.get_running_loop().time() > deadline or self._process.returncode:
-                    await self.__aexit__(None, None, None)
+                    await self.stop()
                     raise RuntimeError(f"{RECEIVER} did not start listening") from None
                 await asyncio.sleep(0.05)
 
@@ -64,12 +65,7 @@ class ExampleReceiver:
         async for raw in self._process.stdout:
             self.lines.append(raw.decode(errors="replace").rstrip())
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def stop(self) -> None:
         if self._process is not None and self._process.returncode is None:
             self._process.terminate()
             await self._process.wait()
