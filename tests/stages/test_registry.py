@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests import factories
@@ -113,3 +115,18 @@ def test_projects_with_finds_a_stage_by_name(registry: StageRegistry) -> None:
     )
     assert registry.projects_with("guard") == ["a", "b"]
     assert registry.projects_with("solo") == ["a"]
+
+
+def test_ids_are_uuid4_the_same_in_every_registry_and_kept_once_assigned(
+    registry: StageRegistry,
+) -> None:
+    stage = registry.apply(central(), project_name="p").stage
+    assert (stage.id.version, stage.project_id.version) == (4, 4)
+    other = StageRegistry(MetricRegistry([score(0.5)]))
+    assert other.apply(central(), project_name="p").stage.id == stage.id
+    # A record published under an older id scheme keeps its id when the stage is applied again.
+    legacy = stage.model_copy(update={"id": uuid.uuid5(stage.project_id, "legacy")})
+    third = StageRegistry(MetricRegistry([score(0.5)]))
+    third.put(legacy)
+    again = third.apply(central(), project_name="p")
+    assert again.stage.id == legacy.id

@@ -10,19 +10,27 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from worker.contract.rules import Ruleset
 from worker.contract.statuses import StageType
 
-# Ids are derived from names (uuid5) so every worker and CLI computes the same id for the same
-# project/stage without a coordinating service; they remain plain UUIDs on the wire.
+# Ids are derived from names so every worker, CLI and in-process API computes the same id for the
+# same project/stage without a coordinating service, and a stages file gives the same ids in every
+# process. Galileo types its ids UUID4 (an id copied from one of our Responses into a Galileo-built
+# request must validate), so the name's SHA-1 digest is stamped with version 4 rather than 5. The
+# registry keeps the id it first saw for a name (ids given explicitly, e.g. a Galileo project's,
+# and ids of records published before this scheme).
 _PROJECT_NAMESPACE = uuid.UUID("9b1f6a34-0d8e-5c57-8f0c-4f1c2a7f3e10")
 
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 
 
+def _name_id(namespace: uuid.UUID, name: str) -> uuid.UUID:
+    return uuid.UUID(bytes=uuid.uuid5(namespace, name).bytes, version=4)
+
+
 def project_id_for(project_name: str) -> uuid.UUID:
-    return uuid.uuid5(_PROJECT_NAMESPACE, project_name)
+    return _name_id(_PROJECT_NAMESPACE, project_name)
 
 
 def stage_id_for(project_id: uuid.UUID, stage_name: str) -> uuid.UUID:
-    return uuid.uuid5(project_id, stage_name)
+    return _name_id(project_id, stage_name)
 
 
 class StageDefinition(BaseModel):

@@ -63,8 +63,11 @@ class StageRegistry:
         project_id, project = self._project(
             definition.project_id, definition.project_name or project_name
         )
-        stage_id = stage_id_for(project_id, definition.name)
         with self._lock:
+            # The id first registered for this name is kept (assigned once).
+            stage_id = self._by_name.get((project_id, definition.name)) or stage_id_for(
+                project_id, definition.name
+            )
             entry = self._stages.get(stage_id)
             latest = entry.versions[-1] if entry else None
             if latest is not None and latest.type is not definition.type:
