@@ -9,6 +9,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from worker.contract.foreign import as_document
 from worker.contract.payload import Payload
 from worker.contract.request import DEFAULT_TIMEOUT_S, Request
 from worker.contract.response import Response
@@ -42,8 +45,8 @@ def default_protect() -> Protect:
 
 
 def build_request(
-    payload: Payload | Mapping[str, Any],
-    prioritized_rulesets: Sequence[Ruleset | Mapping[str, Any]] | None = None,
+    payload: Payload | Mapping[str, Any] | BaseModel,
+    prioritized_rulesets: Sequence[Ruleset | Mapping[str, Any] | BaseModel] | None = None,
     project_id: uuid.UUID | str | None = None,
     project_name: str | None = None,
     stage_id: uuid.UUID | str | None = None,
@@ -55,14 +58,19 @@ def build_request(
     *,
     protect: Protect | None = None,
 ) -> Request:
-    """A validated Request; a stage named without a project is looked up across projects."""
+    """A validated Request; a stage named without a project is looked up across projects.
+
+    `payload` and `prioritized_rulesets` may be other libraries' models of the same records, such
+    as galileo-core's Payload and Ruleset (with its Rule, OverrideAction, SubscriptionConfig...):
+    a Galileo user changes only the import line.
+    """
     if stage_id is None and project_id is None and project_name is None and stage_name:
         holders = (protect or default_protect()).stages.projects_with(stage_name)
         project_name = holders[0] if len(holders) == 1 else Settings().project
     return Request.model_validate(
         {
-            "payload": payload,
-            "prioritized_rulesets": prioritized_rulesets,
+            "payload": as_document(payload),
+            "prioritized_rulesets": as_document(prioritized_rulesets),
             "project_id": project_id,
             "project_name": project_name,
             "stage_id": stage_id,
@@ -76,8 +84,8 @@ def build_request(
 
 
 async def ainvoke_protect(
-    payload: Payload | Mapping[str, Any],
-    prioritized_rulesets: Sequence[Ruleset | Mapping[str, Any]] | None = None,
+    payload: Payload | Mapping[str, Any] | BaseModel,
+    prioritized_rulesets: Sequence[Ruleset | Mapping[str, Any] | BaseModel] | None = None,
     project_id: uuid.UUID | str | None = None,
     project_name: str | None = None,
     stage_id: uuid.UUID | str | None = None,
@@ -106,8 +114,8 @@ async def ainvoke_protect(
 
 
 def invoke_protect(
-    payload: Payload | Mapping[str, Any],
-    prioritized_rulesets: Sequence[Ruleset | Mapping[str, Any]] | None = None,
+    payload: Payload | Mapping[str, Any] | BaseModel,
+    prioritized_rulesets: Sequence[Ruleset | Mapping[str, Any] | BaseModel] | None = None,
     project_id: uuid.UUID | str | None = None,
     project_name: str | None = None,
     stage_id: uuid.UUID | str | None = None,

@@ -41,12 +41,25 @@ class StageDefinitionError(ConfigurationError):
 
 
 class UnknownMetricError(StageDefinitionError):
-    def __init__(self, metric: str, known: Iterable[str], *, field: str | None = None) -> None:
+    """`not_computed`: why, when the name is a Galileo metric this project does not compute."""
+
+    def __init__(
+        self,
+        metric: str,
+        known: Iterable[str],
+        *,
+        field: str | None = None,
+        not_computed: str | None = None,
+    ) -> None:
         self.metric = metric
         self.known = sorted(known)
-        super().__init__(
-            f"unknown metric {metric!r}; known metrics: {', '.join(self.known)}", field=field
+        self.not_computed = not_computed
+        what = (
+            f"{metric!r} is a Galileo metric this project does not compute, {not_computed}"
+            if not_computed
+            else f"unknown metric {metric!r}"
         )
+        super().__init__(f"{what}; known metrics: {', '.join(self.known)}", field=field)
 
 
 class MetricConfigError(ConfigurationError):

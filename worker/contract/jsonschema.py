@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from worker.contract.notification import Delivery
 from worker.contract.request import Request
 from worker.contract.response import Response
-from worker.contract.stage import Stage, StageState
+from worker.contract.stage import Stage, StageDefinition, StageState
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -23,6 +23,8 @@ SCHEMAS: dict[str, tuple[type[BaseModel], Literal["validation", "serialization"]
     "request.schema.json": (Request, "validation"),
     "response.schema.json": (Response, "serialization"),
     "stage.schema.json": (Stage, "validation"),
+    # What a stages file's `stages:` entries and Galileo's create_stage bodies hold.
+    "stage-definition.schema.json": (StageDefinition, "validation"),
     "stage-state.schema.json": (StageState, "validation"),
     "notification.schema.json": (Delivery, "serialization"),
 }

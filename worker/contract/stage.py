@@ -7,7 +7,12 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from worker.contract.rules import Ruleset
+from worker.contract.rules import (
+    RULESETS_ALIASES,
+    Ruleset,
+    document_rulesets_alias,
+    one_rulesets_key,
+)
 from worker.contract.statuses import StageType
 
 # Ids are derived from names so every worker, CLI and in-process API computes the same id for the
@@ -36,7 +41,12 @@ def stage_id_for(project_id: uuid.UUID, stage_name: str) -> uuid.UUID:
 class StageDefinition(BaseModel):
     """What a governance team writes: Galileo's `create_stage` fields."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        json_schema_extra=document_rulesets_alias,
+    )
 
     name: Name
     project_name: Name | None = None
@@ -44,7 +54,14 @@ class StageDefinition(BaseModel):
     description: str | None = None
     type: StageType = StageType.LOCAL
     paused: bool = False
-    prioritized_rulesets: list[Ruleset] | None = None
+    prioritized_rulesets: list[Ruleset] | None = Field(
+        default=None,
+        validation_alias=RULESETS_ALIASES,
+        description="A central stage's rulesets, highest priority first (alias `rulesets`, "
+        "as galileo-protect's create_stage sends them). Local stages take none.",
+    )
+
+    _one_rulesets_key = model_validator(mode="before")(one_rulesets_key)
 
     @model_validator(mode="after")
     def _rulesets_match_type(self) -> Self:

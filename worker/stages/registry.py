@@ -212,6 +212,12 @@ class StageRegistry:
                 }
             )
 
+    def project_id(self, project_id: uuid.UUID | None, project_name: str | None) -> uuid.UUID:
+        """The id of a project given by id or name (the default project when neither): the id
+        registered for the name, else the one derived from it."""
+        with self._lock:
+            return self._project(project_id, project_name)[0]
+
     # -- helpers ------------------------------------------------------------------------------
 
     def _project(
