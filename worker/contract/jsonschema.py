@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from worker.contract.notification import Delivery
+from worker.contract.project import Project
 from worker.contract.request import Request
 from worker.contract.response import Response
 from worker.contract.stage import Stage, StageState
@@ -24,6 +25,7 @@ SCHEMAS: dict[str, tuple[type[BaseModel], Literal["validation", "serialization"]
     "response.schema.json": (Response, "serialization"),
     "stage.schema.json": (Stage, "validation"),
     "stage-state.schema.json": (StageState, "validation"),
+    "project.schema.json": (Project, "validation"),
     "notification.schema.json": (Delivery, "serialization"),
 }
 
