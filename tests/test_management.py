@@ -331,7 +331,12 @@ def test_the_last_project_and_stage_are_remembered_as_galileo_protect_does() -> 
     # Using another stage makes it the remembered one (and its project the remembered project).
     file_stage = get_stage(project_name="file-project", stage_name="file-stage")
     assert pause_stage().id == file_stage.id
-    assert create_stage(name="next").project_name == "file-project"
+    following = create_stage(name="next")
+    assert following.project_name == "file-project"
+    # The remembered stage stands in only within its own project.
+    with pytest.raises(StageNotFoundError, match="stage_id or stage_name"):
+        get_stage(project_id=project.id)
+    assert get_stage(project_name="file-project").id == following.id
     # Explicit arguments win over what is remembered.
     assert not resume_stage(stage_id=file_stage.id).paused
     assert get_stage(project_id=project.id, stage_name="guard").id == stage.id

@@ -278,10 +278,10 @@ def _find_stage(
     recent_project, recent_stage = _recent.recall(session.protect)
     sid = _id(stage_id, "stage_id")
     if sid is None and stage_name is None:
-        if recent_stage is None:
+        if recent_stage is None or (project is not None and project.id != recent_project):
             raise StageNotFoundError(
-                "stage_id or stage_name is required (no stage was created or used yet to "
-                "default to)"
+                "stage_id or stage_name is required (no stage of that project was created or "
+                "used yet to default to)"
             )
         sid = recent_stage
     if sid is not None:
