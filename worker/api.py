@@ -7,7 +7,7 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
@@ -16,6 +16,7 @@ from worker.contract.payload import Payload
 from worker.contract.request import DEFAULT_TIMEOUT_S, Request
 from worker.contract.response import Response
 from worker.contract.rules import Ruleset
+from worker.errors import ConfigurationError
 from worker.runtime import Protect
 from worker.settings import Settings
 
@@ -23,12 +24,26 @@ _lock = threading.Lock()
 _default: Protect | None = None
 
 
-def configure(stages_file: str | Path | None = None, *, seed: int | None = None) -> Protect:
-    """Load the stages the API invokes (replacing any loaded before) and return the service."""
+def configure(
+    stages_file: str | Path | None = None,
+    *,
+    seed: int | None = None,
+    registry: Literal["memory", "kafka"] | None = None,
+    bootstrap_servers: str | None = None,
+) -> Protect:
+    """Load the stages the API invokes (replacing any loaded before) and return the service.
+
+    `registry="kafka"` (or PROTECT_API_REGISTRY=kafka; implied by `bootstrap_servers`): the
+    stages are the Kafka registry topic's, on `bootstrap_servers` or KAFKA_BOOTSTRAP_SERVERS,
+    read to its end before this returns and followed live; the file gives custom metrics and
+    backends only. Default `memory`: the file's stages, in this process.
+    """
     global _default
-    protect = Protect.from_file(stages_file, seed=seed, cpu_threads=Settings().cpu_threads)
+    protect = _build(stages_file, seed=seed, registry=registry, bootstrap_servers=bootstrap_servers)
     with _lock:
-        _default = protect
+        previous, _default = _default, protect
+    if previous is not None:
+        previous.close()
     return protect
 
 
@@ -38,10 +53,36 @@ def default_protect() -> Protect:
     with _lock:
         if _default is None:
             settings = Settings()
-            _default = Protect.from_file(
-                settings.stages_file, seed=settings.seed, cpu_threads=settings.cpu_threads
-            )
+            _default = _build(settings.stages_file, seed=settings.seed)
         return _default
+
+
+def _build(
+    stages_file: str | Path | None,
+    *,
+    seed: int | None,
+    registry: Literal["memory", "kafka"] | None = None,
+    bootstrap_servers: str | None = None,
+) -> Protect:
+    settings = Settings()
+    if registry is None:
+        registry = "kafka" if bootstrap_servers else settings.api_registry
+    if registry == "memory":
+        return Protect.from_file(stages_file, seed=seed, cpu_threads=settings.cpu_threads)
+    bootstrap = bootstrap_servers or settings.kafka_bootstrap_servers
+    if not bootstrap:
+        raise ConfigurationError(
+            "registry 'kafka' needs a cluster: pass bootstrap_servers or set "
+            "KAFKA_BOOTSTRAP_SERVERS"
+        )
+    return Protect.from_registry_topic(
+        stages_file,
+        bootstrap,
+        settings.stages_topic,
+        seed=seed,
+        cpu_threads=settings.cpu_threads,
+        replication=settings.topic_replication,
+    )
 
 
 def build_request(

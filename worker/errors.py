@@ -6,6 +6,7 @@ ProtectError
 │   │   └── UnknownMetricError  a rule names a metric no scorer knows
 │   └── MetricConfigError       a custom metric's declaration is invalid
 ├── StageNotFoundError          (not retriable) no such stage or version
+│   └── ProjectNotFoundError    no such project (so no such stage in it either)
 ├── ScorerError                 (retriable) a scorer failed to compute; the event may succeed later
 └── BrokerError                 (retriable) the Kafka cluster is unreachable or misbehaving
 """
@@ -68,6 +69,11 @@ class MetricConfigError(ConfigurationError):
 
 class StageNotFoundError(ProtectError):
     pass
+
+
+class ProjectNotFoundError(StageNotFoundError):
+    """A project that does not exist holds no stage either: whoever looks a stage up catches
+    StageNotFoundError and hears of a missing project too."""
 
 
 class ScorerError(ProtectError):

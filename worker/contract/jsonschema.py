@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from worker.contract.notification import Delivery
+from worker.contract.project import Project
 from worker.contract.request import Request
 from worker.contract.response import Response
 from worker.contract.stage import Stage, StageDefinition, StageState
@@ -26,6 +27,7 @@ SCHEMAS: dict[str, tuple[type[BaseModel], Literal["validation", "serialization"]
     # What a stages file's `stages:` entries and Galileo's create_stage bodies hold.
     "stage-definition.schema.json": (StageDefinition, "validation"),
     "stage-state.schema.json": (StageState, "validation"),
+    "project.schema.json": (Project, "validation"),
     "notification.schema.json": (Delivery, "serialization"),
 }
 

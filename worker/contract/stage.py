@@ -98,6 +98,24 @@ class Stage(BaseModel):
         return self
 
 
+# protect-worker has no user accounts, but Galileo's StageDB requires `created_by` (the id of the
+# user who created the stage): stages the management API returns carry this fixed id, which
+# stands for the service itself. Its own namespace, so no project name can derive the same id.
+SERVICE_USER_ID = _name_id(uuid.UUID("5d0c1f6e-8a47-4b8e-9d1a-3e6f2b7c9a01"), "protect-worker")
+
+
+class StageResponse(Stage):
+    """A stage version as the management API returns it (`create_stage`, `get_stage`, ...): the
+    stage record plus Galileo's `created_by`, so galileo-core's StageDB and galileo-protect's
+    StageResponse validate it. Returned in-process only; never written to a topic."""
+
+    created_by: uuid.UUID = SERVICE_USER_ID
+
+    @classmethod
+    def of(cls, stage: Stage) -> StageResponse:
+        return cls.model_validate(dict(stage))
+
+
 class StageState(BaseModel):
     """The pause state of a stage (all its versions): the registry topic's state record.
 
