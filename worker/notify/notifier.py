@@ -234,7 +234,7 @@ class Notifier:
                 delivery,
                 None,
                 "circuit_open: the endpoint's circuit breaker did not let it through within "
-                f"the retry schedule's span ({self._retry_span_s:.0f} s) of its creation",
+                f"the retry schedule's span ({self._retry_span_s:.4g} s) of its creation",
             )
             return
         self.stats.attempts[outcome.attempt.outcome] += 1
