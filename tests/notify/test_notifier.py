@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from tests.brokers import Broker
@@ -40,7 +40,7 @@ from worker.runtime import Protect
 from worker.settings import Settings
 from worker.stages.registry import StageRegistry
 from worker.stream.codec import Source
-from worker.stream.screening import ScreeningWorker
+from worker.stream.screening import RESPONSE_SIZE_FACTOR, ScreeningWorker
 from worker.stream.topics import ensure_topics
 
 PROTECT = str(Path(sys.executable).with_name("protect"))
@@ -403,6 +403,38 @@ async def test_an_unexpected_error_with_one_delivery_dead_letters_it_and_the_loo
             "handling_failed: ConfigurationError: secret reference env:PROTECT_TEST_UNSET_SECRET:"
             " environment variable PROTECT_TEST_UNSET_SECRET is not set"
         )
+
+
+async def test_a_delivery_as_large_as_the_worker_may_write_can_be_retried(
+    tansu: Broker, notify_settings: Callable[..., Settings]
+) -> None:
+    # The worker writes Delivery records up to RESPONSE_SIZE_FACTOR x max_record_bytes; the
+    # notifier's retry record of one must fit its producer too (before: over 1 MiB, it raised
+    # MessageSizeTooLargeError and stopped the notifier, at every restart).
+    settings = notify_settings()
+    limit = RESPONSE_SIZE_FACTOR * settings.max_record_bytes
+    await ensure_topics(tansu.bootstrap_servers, Notifier.topic_specs(settings))
+    with Receiver() as receiver:
+        receiver.scripts["/flaky"] = Script(statuses=[503, 204])
+        (small,) = await deliveries([receiver.url("/flaky")])
+        text = "x" * (settings.max_record_bytes + settings.max_record_bytes // 2)
+        big = small.model_copy(
+            update={"response": small.response.model_copy(update={"text": text})}
+        )
+        value = big.model_dump_json().encode()
+        assert 1 << 20 < len(value) < limit
+        producer = AIOKafkaProducer(
+            bootstrap_servers=tansu.bootstrap_servers, max_request_size=limit
+        )
+        await producer.start()
+        try:
+            await producer.send_and_wait(settings.notifications_topic, value, key=big.id.encode())
+        finally:
+            await producer.stop()
+        async with running_notifier(tansu, settings) as notifier:
+            await wait_until(lambda: receiver.delivered_ids("/flaky") == {big.id})
+        assert notifier.stats.retried == 1
+        assert len(receiver.at("/flaky")[-1].body) == len(big.response.model_dump_json())
 
 
 async def test_a_broker_failure_stops_the_notifier_and_a_restart_delivers_what_it_left(

@@ -37,6 +37,7 @@ from worker.notify.retry import due_at_ns, next_delay_s, schedule_span_s
 from worker.settings import Settings
 from worker.stream.groups import FETCH_WAIT_MS, Rebalance, group_consumer
 from worker.stream.offsets import PartitionOffsets, commit_settled
+from worker.stream.screening import RESPONSE_SIZE_FACTOR
 from worker.stream.topics import TopicSpec, ensure_topics
 
 log = structlog.get_logger(__name__)
@@ -51,6 +52,9 @@ _NS = 1_000_000_000
 _BROKER_FAILURES = (KafkaError, BrokerError)
 # Dead-letter details (a record header) are bounded like the worker's.
 _MAX_DETAIL = 1000
+# What a notifier adds to a Delivery record: at most MAX_ATTEMPTS_KEPT attempts (~150 bytes
+# each), the count, a due time and a failure reason; generously.
+HISTORY_HEADROOM_BYTES = 64 * 1024
 
 
 @dataclass
@@ -98,7 +102,12 @@ class Notifier:
         s = self.settings
         await ensure_topics(self.bootstrap_servers, self.topic_specs(s))
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=5
+            bootstrap_servers=self.bootstrap_servers,
+            acks="all",
+            linger_ms=5,
+            # A retry or dead record is a Delivery the worker wrote, plus a bounded history: a
+            # smaller limit than the worker's would refuse it, and stop the notifier over it.
+            max_request_size=RESPONSE_SIZE_FACTOR * s.max_record_bytes + HISTORY_HEADROOM_BYTES,
         )
         self._consumer = group_consumer(self.bootstrap_servers, s, s.notify_group_id)
         try:
@@ -171,9 +180,9 @@ class Notifier:
             await self._settle(record)
         except asyncio.CancelledError:
             raise
-        except _BROKER_FAILURES as exc:
-            # Its outcome could not be recorded: stop and commit nothing past it, so a restart
-            # reads it again (at-least-once).
+        except Exception as exc:
+            # Its outcome could not be recorded (a broker failure, or writing its dead letter
+            # failed): stop and commit nothing past it, so a restart reads it again.
             self._fatal = self._fatal or exc
             log.error(
                 "delivery_handling_failed",
