@@ -6,10 +6,13 @@ worker. It reads the notifications topic and the retry topic:
     Delivery --attempt--> delivered                      -> done
                       \\-> retry (schedule, Retry-After)  -> retry topic, with due_at and history
                       \\-> permanent / exhausted / 410    -> dead topic, with history and failure
-Retry records are held (asleep) until due, then attempted like new ones. An input offset is
-committed only once its outcome is settled: delivered, or its retry/dead record acknowledged by
-the broker. So a crash loses nothing: uncommitted deliveries and pending retries are read again.
-Delivery is at-least-once; receivers deduplicate on `webhook-id` (stable across attempts).
+Retry records are held (asleep) until due, then attempted like new ones. While an endpoint's
+circuit breaker is open, its deliveries are parked (held, not rewritten) until a probe gets
+through. A fault of one delivery (an unusable URL, an unexpected error) dead-letters it; only a
+broker failure stops the notifier. An input offset is committed only once its outcome is
+settled: delivered, or its retry/dead record acknowledged by the broker. So a crash loses
+nothing: uncommitted deliveries and pending retries are read again. Delivery is at-least-once;
+receivers deduplicate on `webhook-id` (stable across attempts and redeliveries).
 """
 
 from __future__ import annotations
@@ -197,7 +200,8 @@ class Notifier:
             tracker.done(record.offset)
 
     async def _settle(self, record: Any) -> None:
-        """Deliver one record, or record why not; raises only for broker failures."""
+        """Deliver one record, or record why not. Raises only when that record cannot be written
+        (a broker failure, or a failure to dead-letter)."""
         try:
             delivery = Delivery.model_validate_json(record.value or b"", context=AS_RECORDED)
         except ValidationError as exc:
