@@ -16,6 +16,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float  # time.monotonic()
+    status: int  # what the receiver answered (a client that timed out did not see it)
 
 
 @dataclass
@@ -39,20 +40,21 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 with receiver._lock:
+                    script = receiver.scripts.get(self.path, Script())
+                    n = receiver._calls[self.path]
+                    receiver._calls[self.path] += 1
+                    status = script.statuses[min(n, len(script.statuses) - 1)]
                     receiver.received.append(
                         Received(
                             self.path,
                             {k.lower(): v for k, v in self.headers.items()},
                             body,
                             time.monotonic(),
+                            status,
                         )
                     )
-                    n = receiver._calls[self.path]
-                    receiver._calls[self.path] += 1
-                script = receiver.scripts.get(self.path, Script())
                 if script.hang_s:
                     time.sleep(script.hang_s)
-                status = script.statuses[min(n, len(script.statuses) - 1)]
                 try:
                     self.send_response(status)
                     if script.retry_after is not None:
@@ -76,6 +78,11 @@ class Receiver:
     def at(self, path: str) -> list[Received]:
         with self._lock:
             return [r for r in self.received if r.path == path]
+
+    def delivered_ids(self, path: str) -> set[str]:
+        """The webhook-ids this receiver answered with a 2xx at `path`: delivered, as a
+        receiver sees it."""
+        return {r.headers["webhook-id"] for r in self.at(path) if 200 <= r.status < 300}
 
     def __enter__(self) -> Receiver:
         self._thread.start()

@@ -8,8 +8,9 @@ from email.utils import format_datetime
 
 import pytest
 
+from worker.contract.webhook_url import InvalidWebhookUrl
 from worker.notify.client import Verdict, classify
-from worker.notify.endpoints import Breaker, endpoint_key
+from worker.notify.endpoints import Breaker, Permit, endpoint_key
 from worker.notify.retry import next_delay_s, parse_retry_after
 
 SCHEDULE = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
@@ -60,16 +61,41 @@ def test_status_codes(code: int, verdict: Verdict) -> None:
 def test_breaker_opens_after_consecutive_failures_and_probes_after_cooldown() -> None:
     breaker = Breaker(failures_to_open=3, cooldown_s=10)
     for t in range(3):
-        assert breaker.allow(t)
-        breaker.record(False, t)
-    assert not breaker.allow(5)  # open
-    assert breaker.allow(13)  # cool-down over: one probe
-    assert not breaker.allow(13.1)  # only one at a time
-    breaker.record(True, 14)
-    assert breaker.allow(14)
-    assert breaker.allow(14)
+        permit = breaker.allow(t)
+        assert permit is Permit.CLOSED
+        breaker.record(permit, False, t)
+    assert breaker.allow(5) is None  # open
+    assert breaker.wait_s(5) == pytest.approx(7)  # until the cool-down ends (opened at t=2)
+    probe = breaker.allow(13)  # cool-down over: one probe
+    assert probe is Permit.PROBE
+    assert breaker.allow(13.1) is None  # only one at a time
+    assert breaker.wait_s(13.1) is None  # only the probe's outcome can change that
+    breaker.record(probe, True, 14)
+    assert breaker.allow(14) is Permit.CLOSED
+    assert breaker.allow(14) is Permit.CLOSED
+
+
+def test_a_failed_probe_reopens_and_a_probe_that_says_nothing_only_ends() -> None:
+    breaker = Breaker(failures_to_open=1, cooldown_s=10)
+    breaker.record(Permit.CLOSED, False, 0)
+    probe = breaker.allow(10)
+    assert probe is Permit.PROBE
+    breaker.record(probe, False, 11)  # still down: open for another cool-down
+    assert breaker.allow(20) is None
+    probe = breaker.allow(21)
+    assert probe is Permit.PROBE
+    # A 4xx or a refused address says nothing about the endpoint's health; an attempt that never
+    # finished neither. The probe must end all the same, or no other would ever be let through.
+    breaker.record(probe, None, 22)
+    assert breaker.allow(22) is Permit.PROBE
 
 
 def test_endpoints_are_origins() -> None:
     assert endpoint_key("https://h.example/a?x=1") == endpoint_key("https://h.example:443/b")
     assert endpoint_key("http://h.example/a") != endpoint_key("https://h.example/a")
+
+
+@pytest.mark.parametrize("url", ["http://256.0.0.1/", "http://host:port/", "http:///x"])
+def test_an_endpoint_key_is_not_made_of_an_unsendable_url(url: str) -> None:
+    with pytest.raises(InvalidWebhookUrl):
+        endpoint_key(url)

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from worker.contract.statuses import ActionType, ExecutionStatus
+from worker.contract.webhook_url import Sendable
 
 
 class Subscription(BaseModel):
@@ -22,7 +23,9 @@ class Subscription(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    url: Annotated[str, Field(min_length=1, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$")]
+    # The pattern documents the field in the JSON Schema; `Sendable` refuses what it admits but
+    # the HTTP client would refuse at send time (`http://256.0.0.1/`, `http://host:port/`).
+    url: Annotated[str, Field(min_length=1, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$"), Sendable]
     statuses: list[ExecutionStatus] = Field(default_factory=lambda: [ExecutionStatus.TRIGGERED])
 
     @field_validator("statuses")

@@ -8,6 +8,7 @@
 | 3xx                                  | permanent failure: redirects are not followed    |
 | other 4xx                            | permanent failure                                |
 | address refused by the SSRF guard    | permanent failure with the reason, no connection |
+| a URL the HTTP client cannot parse   | permanent failure (`invalid_url`), no connection |
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 import structlog
 
 from worker.contract.notification import Attempt, Delivery
+from worker.contract.webhook_url import InvalidWebhookUrl, parse_webhook_url
 from worker.notify.endpoints import endpoint_key
 from worker.notify.retry import parse_retry_after
 from worker.notify.signing import sign
@@ -132,7 +134,12 @@ class WebhookClient:
             )
             return Outcome(verdict, attempt, retry_after)
 
-        url = httpx.URL(delivery.url)
+        try:
+            # Subscriptions are checked where they enter; a record from an older version or
+            # another producer may still carry a URL the client refuses.
+            url = parse_webhook_url(delivery.url)
+        except InvalidWebhookUrl:
+            return outcome(Verdict.PERMANENT, "invalid_url")
         port = url.port or (443 if url.scheme == "https" else 80)
         try:
             # The IDNA form: the name resolved is the name sent (Host, SNI).

@@ -6,10 +6,13 @@ worker. It reads the notifications topic and the retry topic:
     Delivery --attempt--> delivered                      -> done
                       \\-> retry (schedule, Retry-After)  -> retry topic, with due_at and history
                       \\-> permanent / exhausted / 410    -> dead topic, with history and failure
-Retry records are held (asleep) until due, then attempted like new ones. An input offset is
-committed only once its outcome is settled: delivered, or its retry/dead record acknowledged by
-the broker. So a crash loses nothing: uncommitted deliveries and pending retries are read again.
-Delivery is at-least-once; receivers deduplicate on `webhook-id` (stable across attempts).
+Retry records are held (asleep) until due, then attempted like new ones. While an endpoint's
+circuit breaker is open, its deliveries are parked (held, not rewritten) until a probe gets
+through. A fault of one delivery (an unusable URL, an unexpected error) dead-letters it; only a
+broker failure stops the notifier. An input offset is committed only once its outcome is
+settled: delivered, or its retry/dead record acknowledged by the broker. So a crash loses
+nothing: uncommitted deliveries and pending retries are read again. Delivery is at-least-once;
+receivers deduplicate on `webhook-id` (stable across attempts and redeliveries).
 """
 
 from __future__ import annotations
@@ -28,13 +31,16 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from worker.contract.notification import Attempt, Delivery
-from worker.errors import BrokerError
+from worker.contract.validation import describe
+from worker.contract.webhook_url import AS_RECORDED, InvalidWebhookUrl, parse_webhook_url
+from worker.errors import BrokerError, ProtectError
 from worker.notify.client import Outcome, Verdict, WebhookClient
-from worker.notify.endpoints import Endpoints
-from worker.notify.retry import due_at_ns, next_delay_s
+from worker.notify.endpoints import Endpoint, Endpoints, Permit
+from worker.notify.retry import due_at_ns, next_delay_s, schedule_span_s
 from worker.settings import Settings
 from worker.stream.groups import FETCH_WAIT_MS, Rebalance, group_consumer
 from worker.stream.offsets import PartitionOffsets, commit_settled
+from worker.stream.screening import RESPONSE_SIZE_FACTOR
 from worker.stream.topics import TopicSpec, ensure_topics
 
 log = structlog.get_logger(__name__)
@@ -43,13 +49,25 @@ log = structlog.get_logger(__name__)
 # consumer pauses; what is not fetched stays safely in Kafka.
 MAX_PENDING = 10_000
 _NS = 1_000_000_000
+# Failures that stop the notifier: an outcome that cannot be written to the retry or dead topic
+# must not be committed past, and a restart reads the uncommitted records again. Anything else
+# that goes wrong with one delivery dead-letters that delivery and the loop goes on.
+_BROKER_FAILURES = (KafkaError, BrokerError)
+# Dead-letter details (a record header) are bounded like the worker's.
+_MAX_DETAIL = 1000
+# What a notifier adds to a Delivery record: at most MAX_ATTEMPTS_KEPT attempts (~150 bytes
+# each), the count, a due time and a failure reason; generously.
+HISTORY_HEADROOM_BYTES = 64 * 1024
 
 
 @dataclass
 class NotifierStats:
     delivered: int = 0
-    retried: int = 0
+    retried: int = 0  # retry records written
     dead: int = 0
+    parked: int = 0  # deliveries that waited for an open circuit breaker (once each)
+    parked_too_long: int = 0  # of those, dead-lettered because it never let them through
+    errors: int = 0  # unexpected exceptions while handling one delivery (dead-lettered)
     attempts: Counter[str] = field(default_factory=Counter)
 
 
@@ -67,6 +85,9 @@ class Notifier:
         )
         self._slots = asyncio.Semaphore(settings.notify_max_concurrency)
         self._rng = random.Random()
+        self._retry_span_s = schedule_span_s(
+            settings.notify_retry_schedule_s, settings.notify_retry_jitter
+        )
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._fatal: BaseException | None = None
         self._consumer: AIOKafkaConsumer | None = None
@@ -84,7 +105,12 @@ class Notifier:
         s = self.settings
         await ensure_topics(self.bootstrap_servers, self.topic_specs(s))
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers, acks="all", linger_ms=5
+            bootstrap_servers=self.bootstrap_servers,
+            acks="all",
+            linger_ms=5,
+            # A retry or dead record is a Delivery the worker wrote, plus a bounded history: a
+            # smaller limit than the worker's would refuse it, and stop the notifier over it.
+            max_request_size=RESPONSE_SIZE_FACTOR * s.max_record_bytes + HISTORY_HEADROOM_BYTES,
         )
         self._consumer = group_consumer(self.bootstrap_servers, s, s.notify_group_id)
         try:
@@ -157,7 +183,9 @@ class Notifier:
             await self._settle(record)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a bug or a broker failure: stop, commit nothing past it
+        except Exception as exc:
+            # Its outcome could not be recorded (a broker failure, or writing its dead letter
+            # failed): stop and commit nothing past it, so a restart reads it again.
             self._fatal = self._fatal or exc
             log.error(
                 "delivery_handling_failed",
@@ -172,10 +200,39 @@ class Notifier:
             tracker.done(record.offset)
 
     async def _settle(self, record: Any) -> None:
+        """Deliver one record, or record why not. Raises only when that record cannot be written
+        (a broker failure, or a failure to dead-letter)."""
         try:
-            delivery = Delivery.model_validate_json(record.value or b"")
+            delivery = Delivery.model_validate_json(record.value or b"", context=AS_RECORDED)
         except ValidationError as exc:
-            await self._dead_raw(record, f"undecodable delivery record: {exc.error_count()} errors")
+            await self._dead_raw(record, f"undecodable delivery record: {describe(exc)}")
+            return
+        try:
+            await self._deliver(delivery)
+        except (asyncio.CancelledError, *_BROKER_FAILURES):
+            raise
+        except Exception as exc:
+            # A bug, or a fault of this delivery alone (e.g. its secret reference does not
+            # resolve): one delivery must not stop the others. Dead-lettered, never dropped.
+            self.stats.errors += 1
+            log.error(
+                "delivery_handling_failed",
+                webhook_id=delivery.id,
+                url=delivery.url,
+                error=repr(exc),
+            )
+            # Our own errors' messages are written to be shown (no secrets, no payload text);
+            # anything else is named by its class only.
+            what = type(exc).__qualname__
+            if isinstance(exc, ProtectError):
+                what += f": {exc}"
+            await self._dead(delivery, None, f"handling_failed: {what}")
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        try:
+            parse_webhook_url(delivery.url)
+        except InvalidWebhookUrl as exc:
+            await self._dead(delivery, None, f"invalid_url: {exc}")
             return
         delay = (delivery.due_at - time.time_ns()) / _NS
         if delay > 0:
@@ -184,21 +241,19 @@ class Notifier:
             await self._dead(delivery, None, "endpoint_disabled (it answered 410 Gone)")
             return
         endpoint = self._endpoints.get(delivery.url)
-        if not endpoint.breaker.allow(self._endpoints.now()):
-            attempt = Attempt(at=time.time_ns(), outcome="circuit_open")
-            await self._after_failure(delivery, Outcome(Verdict.RETRY, attempt))
+        outcome = await self._attempt_when_allowed(delivery, endpoint)
+        if outcome is None:
+            await self._dead(
+                delivery,
+                None,
+                "circuit_open: the endpoint's circuit breaker did not let it through within "
+                f"the retry schedule's span ({self._retry_span_s:.4g} s) of its creation",
+            )
             return
-        async with self._slots, endpoint.semaphore:
-            outcome = await self.client.attempt(delivery)
         self.stats.attempts[outcome.attempt.outcome] += 1
-        delivered = outcome.verdict is Verdict.DELIVERED
-        # Only the endpoint's health counts towards its breaker: a refused address or a
-        # permanent 4xx says nothing about whether it is up.
-        if outcome.verdict in (Verdict.DELIVERED, Verdict.RETRY):
-            endpoint.breaker.record(delivered, self._endpoints.now())
-        if delivered:
+        if outcome.verdict is Verdict.DELIVERED:
             self.stats.delivered += 1
-            attempts = len(delivery.attempts) + 1
+            attempts = delivery.attempted() + 1
             # A first-attempt success is the common case, hundreds a second: debug, as the worker
             # does not log per event either. A delivery that needed retries is worth a line.
             (log.info if attempts > 1 else log.debug)(
@@ -207,8 +262,51 @@ class Notifier:
         else:
             await self._after_failure(delivery, outcome)
 
+    async def _attempt_when_allowed(self, delivery: Delivery, endpoint: Endpoint) -> Outcome | None:
+        """One attempt once the endpoint's breaker allows it; None: parked past its bound.
+
+        While the breaker is open the delivery is parked here: held in memory, its offset not
+        committed, no retry record written (rewriting every pending delivery each time it comes
+        due floods the retry topic). A parked delivery waits at most until its retry schedule's
+        whole span has passed since it was created; an endpoint that never recovers then gets
+        it dead-lettered rather than held forever.
+        """
+        give_up_ns = delivery.created_at + int(self._retry_span_s * _NS)
+        parked = False
+        while True:
+            # The endpoint's own queue first: waiting on a slow endpoint must not hold one of
+            # the notifier-wide slots that other endpoints' deliveries need.
+            async with endpoint.semaphore, self._slots:
+                seen = endpoint.changed  # read with the refusal: no outcome slips in between
+                permit = endpoint.breaker.allow(self._endpoints.now())
+                if permit is not None:
+                    return await self._attempt(delivery, endpoint, permit)
+            left_s = (give_up_ns - time.time_ns()) / _NS
+            if left_s <= 0:
+                self.stats.parked_too_long += 1
+                return None
+            if not parked:
+                parked = True
+                self.stats.parked += 1
+                # Per delivery, so debug: the endpoint's `circuit_opened` line is the news.
+                log.debug("delivery_parked", webhook_id=delivery.id, url=delivery.url)
+            await endpoint.parked(seen, self._endpoints.now(), left_s)
+
+    async def _attempt(self, delivery: Delivery, endpoint: Endpoint, permit: Permit) -> Outcome:
+        outcome: Outcome | None = None
+        try:
+            outcome = await self.client.attempt(delivery)
+            return outcome
+        finally:
+            # Only the endpoint's health counts towards its breaker: a refused address or a
+            # permanent 4xx says nothing about whether it is up. A probe that never finished
+            # (cancelled, raised) must still end, or the breaker would never let another one by.
+            healthy: bool | None = None
+            if outcome is not None and outcome.verdict in (Verdict.DELIVERED, Verdict.RETRY):
+                healthy = outcome.verdict is Verdict.DELIVERED
+            endpoint.record(permit, healthy, self._endpoints.now())
+
     async def _after_failure(self, delivery: Delivery, outcome: Outcome) -> None:
-        history = [*delivery.attempts, outcome.attempt]
         if outcome.verdict is Verdict.DISABLE:
             self._endpoints.disable(delivery.url)
             await self._dead(
@@ -218,10 +316,9 @@ class Notifier:
         if outcome.verdict is Verdict.PERMANENT:
             await self._dead(delivery, outcome.attempt, outcome.attempt.outcome)
             return
-        # A skipped attempt (open circuit) is recorded but does not use up the schedule.
-        failures = sum(1 for a in history if a.outcome != "circuit_open")
+        failures = delivery.attempted() + 1
         delay = next_delay_s(
-            max(failures, 1),
+            failures,
             self.settings.notify_retry_schedule_s,
             self.settings.notify_retry_jitter,
             self._rng,
@@ -233,7 +330,9 @@ class Notifier:
             return
         if outcome.retry_after_s is not None:
             delay = outcome.retry_after_s
-        retry = delivery.model_copy(update={"attempts": history, "due_at": due_at_ns(delay)})
+        retry = delivery.with_attempt(outcome.attempt).model_copy(
+            update={"due_at": due_at_ns(delay)}
+        )
         await self._produce(self.settings.notify_retry_topic, retry)
         self.stats.retried += 1
         log.info(
@@ -245,8 +344,9 @@ class Notifier:
         )
 
     async def _dead(self, delivery: Delivery, attempt: Attempt | None, reason: str) -> None:
-        history = [*delivery.attempts, attempt] if attempt is not None else delivery.attempts
-        dead = delivery.model_copy(update={"attempts": history, "failure": reason, "due_at": 0})
+        if attempt is not None:
+            delivery = delivery.with_attempt(attempt)
+        dead = delivery.model_copy(update={"failure": reason, "due_at": 0})
         await self._produce(self.settings.notify_dead_topic, dead)
         self.stats.dead += 1
         log.warning("delivery_dead", webhook_id=delivery.id, url=delivery.url, reason=reason)
@@ -259,7 +359,7 @@ class Notifier:
             key=record.key,
             headers=[
                 ("protect-dlq-reason", b"invalid_delivery"),
-                ("protect-dlq-detail", reason.encode()),
+                ("protect-dlq-detail", reason[:_MAX_DETAIL].encode()),
             ],
         )
         self.stats.dead += 1

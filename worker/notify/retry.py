@@ -24,6 +24,11 @@ def next_delay_s(
     return base * (1 + rng.uniform(-jitter, jitter))
 
 
+def schedule_span_s(schedule_s: Sequence[float], jitter: float) -> float:
+    """The longest a delivery's retries can span: every delay at its jittered maximum."""
+    return sum(schedule_s) * (1 + jitter)
+
+
 def parse_retry_after(value: str | None, *, now_s: float | None = None) -> float | None:
     """Seconds from a Retry-After header: delta-seconds or an HTTP date; None if absent/invalid."""
     if not value:

@@ -242,7 +242,7 @@ class ScreeningWorker:
                 outputs.append(_Out(results, value, record.key, headers, partition))
                 if moderation and response.status is ExecutionStatus.TRIGGERED:
                     outputs.append(_Out(moderation, value, record.key, headers, None))
-                for delivery in deliveries_for(response):
+                for delivery in deliveries_for(response, source):
                     outputs.append(
                         _Out(
                             notifications,
