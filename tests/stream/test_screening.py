@@ -104,7 +104,7 @@ BAD_RECORDS: list[tuple[bytes, str, str]] = [
     (b'{"payload": {}}', "schema_violation", "input"),
     (b'{"payload": {"input": "hi"}, "timeout": -1}', "schema_violation", "timeout"),
     (b'{"payload": {"input": "hi"}, "rulesets": [{"rules": []}]}', "schema_violation", "rules"),
-    (b'{"payload": {"input": "hi"}, "unexpected": 1}', "schema_violation", "unexpected"),
+    (b'{"payload": {"input": "hi"}, "unexpected": 1}', "schema_violation", "extra_forbidden"),
     (b'{"payload": {"input": "' + b"x" * 5000 + b'"}}', "record_too_large", "limit"),
 ]
 

@@ -6,6 +6,7 @@ import uuid
 from typing import Annotated, Any, Self
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from worker.contract.payload import Payload
 from worker.contract.rules import Ruleset
@@ -47,11 +48,13 @@ class Request(BaseModel):
 
     @model_validator(mode="after")
     def _stage_addressable(self) -> Self:
+        # Typed errors with fixed messages: a dead letter's detail can say what is wrong.
         if self.stage_id is None:
             if not self.stage_name:
-                raise ValueError("stage_id or stage_name is required")
+                raise PydanticCustomError("stage_required", "stage_id or stage_name is required")
             if self.project_id is None and not self.project_name:
-                raise ValueError(
-                    "project_id or project_name is required when the stage is named by stage_name"
+                raise PydanticCustomError(
+                    "project_required",
+                    "project_id or project_name is required when the stage is named by stage_name",
                 )
         return self

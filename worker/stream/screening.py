@@ -23,6 +23,7 @@ import contextlib
 import os
 import socket
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +31,10 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from worker.contract.request import Request
+from worker.contract.response import Response
 from worker.contract.statuses import ExecutionStatus
 from worker.errors import BrokerError
 from worker.notify.fanout import deliveries_for
@@ -39,6 +42,8 @@ from worker.runtime import Protect
 from worker.settings import Settings, TopicBinding
 from worker.stream.codec import (
     DeadLetter,
+    DeadLetterReason,
+    Headers,
     Source,
     dead_letter_headers,
     decode_request,
@@ -70,6 +75,16 @@ class _Out:
 
 
 @dataclass(frozen=True, slots=True)
+class _Job:
+    """A decoded record awaiting evaluation, and where its outputs go."""
+
+    tp: TopicPartition
+    record: Any
+    request: Request
+    outputs: list[_Out]
+
+
+@dataclass(frozen=True, slots=True)
 class _Delivery:
     """What one input record produces."""
 
@@ -84,6 +99,7 @@ class WorkerStats:
     consumed: int = 0
     produced: int = 0
     dead_letters: int = 0
+    dead_letter_reasons: Counter[str] = field(default_factory=Counter)  # DeadLetterReason values
     pauses: int = 0  # times fetching was paused for backpressure
     by_status: Counter[str] = field(default_factory=Counter)
 
@@ -113,6 +129,7 @@ class ScreeningWorker:
         self._transactions: dict[TopicPartition, AIOKafkaProducer] = {}
         self._client_id = f"protect-worker-{socket.gethostname()}-{os.getpid()}"
         self._last_commit = time.monotonic()
+        self._max_request_size = RESPONSE_SIZE_FACTOR * settings.max_record_bytes
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -205,7 +222,7 @@ class ScreeningWorker:
             client_id=self._client_id,
             acks="all",
             linger_ms=5,
-            max_request_size=RESPONSE_SIZE_FACTOR * self.settings.max_record_bytes,
+            max_request_size=self._max_request_size,
             transactional_id=transactional_id,
             enable_idempotence=transactional_id is not None,
         )
@@ -213,56 +230,126 @@ class ScreeningWorker:
     # -- one fetch ------------------------------------------------------------------------------
 
     async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        """Decode, evaluate (one batch for the whole fetch), encode, then deliver."""
+        """Decode, evaluate (one batch for the whole fetch), encode, then deliver.
+
+        Every record leaves with a Response or a dead letter: an exception while handling one
+        record (decode, evaluate, encode) dead-letters that record and no other. Only a broker
+        failure ends the loop (a restart re-delivers what was not committed).
+        """
         deliveries: dict[TopicPartition, list[_Delivery]] = {}
-        jobs: list[tuple[TopicPartition, Any, Request, list[_Out]]] = []
+        jobs: list[_Job] = []
         for tp, records in batch.items():
             binding = self._bindings[tp.topic]
             entries = deliveries[tp] = []
             for record in records:
                 outputs: list[_Out] = []
                 entries.append(_Delivery(record.offset, outputs))
-                decoded = decode_request(
-                    record.value, binding, self.settings.max_record_bytes, self._default_project
-                )
+                try:
+                    decoded = decode_request(
+                        record.value, binding, self.settings.max_record_bytes, self._default_project
+                    )
+                except Exception as exc:
+                    decoded = self._failed("decode", tp, record, exc)
                 if isinstance(decoded, DeadLetter):
                     outputs.append(self._dead_letter(tp, record, decoded))
                 else:
-                    jobs.append((tp, record, decoded, outputs))
+                    jobs.append(_Job(tp, record, decoded, outputs))
             self.stats.consumed += len(records)
         if jobs:
-            responses = await self.protect.ainvoke_many([request for _, _, request, _ in jobs])
-            moderation = self.settings.moderation_topic
-            notifications = self.settings.notifications_topic
-            for (tp, record, _, outputs), response in zip(jobs, responses, strict=True):
-                results = self._bindings[tp.topic].results
-                source = Source(tp.topic, tp.partition, record.offset, record.headers)
-                value, headers = encode_response(response, source)
-                partition = self._result_partition(results, tp.partition)
-                outputs.append(_Out(results, value, record.key, headers, partition))
-                if moderation and response.status is ExecutionStatus.TRIGGERED:
-                    outputs.append(_Out(moderation, value, record.key, headers, None))
-                for delivery in deliveries_for(response):
-                    outputs.append(
-                        _Out(
-                            notifications,
-                            delivery.model_dump_json().encode(),
-                            record.key,
-                            headers,
-                            None,
-                        )
-                    )
+            responses = await self._evaluate([job.request for job in jobs])
+            for job, response in zip(jobs, responses, strict=True):
+                if isinstance(response, Exception):
+                    letter = self._failed("evaluate", job.tp, job.record, response)
+                    job.outputs.append(self._dead_letter(job.tp, job.record, letter))
+                    continue
+                try:
+                    encoded = self._encode(job, response)
+                except Exception as exc:
+                    encoded = self._failed("encode", job.tp, job.record, exc)
+                if isinstance(encoded, DeadLetter):
+                    job.outputs.append(self._dead_letter(job.tp, job.record, encoded))
+                    continue
+                job.outputs.extend(encoded)
                 self.stats.by_status[response.status.value] += 1
         if self._transactional:
             await asyncio.gather(*(self._transact(tp, d) for tp, d in deliveries.items()))
         else:
             await self._send(deliveries)
 
-    def _dead_letter(self, tp: TopicPartition, record: Any, letter: DeadLetter) -> _Out:
-        headers = dead_letter_headers(
-            letter, Source(tp.topic, tp.partition, record.offset, record.headers)
+    async def _evaluate(self, requests: list[Request]) -> list[Response | Exception]:
+        """One batch evaluation; when it raises, halves until the failing requests are alone.
+
+        A request that raises even alone gets its exception back (and is dead-lettered); the
+        others still get their Responses, from a few smaller batches.
+        """
+        try:
+            responses = await self.protect.ainvoke_many(requests)
+            if len(responses) != len(requests):
+                raise RuntimeError(f"{len(responses)} Responses for {len(requests)} requests")
+            return list(responses)
+        except BrokerError:
+            raise
+        except Exception as exc:
+            if len(requests) == 1:
+                return [exc]
+        half = len(requests) // 2
+        return [*await self._evaluate(requests[:half]), *await self._evaluate(requests[half:])]
+
+    def _encode(self, job: _Job, response: Response) -> list[_Out] | DeadLetter:
+        """What one Response produces: the result, maybe moderation, one record per Delivery."""
+        results = self._bindings[job.tp.topic].results
+        source = Source(job.tp.topic, job.tp.partition, job.record.offset, job.record.headers)
+        value, headers = encode_response(response, source)
+        key = job.record.key
+        outputs = [
+            _Out(results, value, key, headers, self._result_partition(results, job.tp.partition))
+        ]
+        if self.settings.moderation_topic and response.status is ExecutionStatus.TRIGGERED:
+            outputs.append(_Out(self.settings.moderation_topic, value, key, headers, None))
+        notifications = self.settings.notifications_topic
+        for delivery in deliveries_for(response):
+            document = delivery.model_dump_json().encode()
+            outputs.append(_Out(notifications, document, key, headers, None))
+        if any(self._too_large(o.key, o.value, o.headers) for o in outputs):
+            # The producer would refuse it, and a refused send stops the worker: set it aside.
+            return DeadLetter(
+                DeadLetterReason.RESPONSE_TOO_LARGE,
+                f"a record it produces is over {self._max_request_size} bytes",
+            )
+        return outputs
+
+    def _failed(self, step: str, tp: TopicPartition, record: Any, exc: Exception) -> DeadLetter:
+        """An exception while handling one record: the record's dead letter (or, for a broker
+        failure, the end of the loop)."""
+        if isinstance(exc, BrokerError):
+            raise exc
+        frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+        # The exception's type and where it was raised; its message may quote the payload.
+        log.error(
+            "record_failed",
+            step=step,
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=record.offset,
+            error_type=type(exc).__qualname__,
+            raised_at=f"{frame[0].filename}:{frame[0].lineno}" if frame else None,
         )
+        return DeadLetter(DeadLetterReason.INTERNAL, f"{step}: {type(exc).__qualname__}")
+
+    def _dead_letter(self, tp: TopicPartition, record: Any, letter: DeadLetter) -> _Out:
+        source = Source(tp.topic, tp.partition, record.offset, record.headers)
+        headers = dead_letter_headers(letter, source)
+        value, key = record.value, record.key
+        if self._too_large(key, value, headers):
+            # Larger than the producer may send (an over-size record, or one whose headers made
+            # its Response too large): the letter still says where the original is.
+            omitted = DeadLetter(letter.reason, f"{letter.detail}\n(original record omitted)")
+            value, key = None, None
+            headers = dead_letter_headers(
+                omitted, Source(tp.topic, tp.partition, record.offset, ())
+            )
         self.stats.dead_letters += 1
+        self.stats.dead_letter_reasons[letter.reason.value] += 1
         log.warning(
             "dead_letter",
             topic=tp.topic,
@@ -270,7 +357,12 @@ class ScreeningWorker:
             offset=record.offset,
             reason=letter.reason.value,
         )
-        return _Out(self.settings.deadletter_topic, record.value, record.key, headers, None)
+        return _Out(self.settings.deadletter_topic, value, key, headers, None)
+
+    def _too_large(self, key: bytes | None, value: bytes | None, headers: Headers) -> bool:
+        # The producer's own measure: above it, send() raises instead of producing.
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
+        return bool(size > self._max_request_size)
 
     async def _send(self, deliveries: dict[TopicPartition, list[_Delivery]]) -> None:
         """At-least-once: send, and let acknowledgements advance the committable offsets."""
