@@ -342,12 +342,15 @@ class ScreeningWorker:
         value, key = record.value, record.key
         if self._too_large(key, value, headers):
             # Larger than the producer may send (an over-size record, or one whose headers made
-            # its Response too large): the letter still says where the original is.
+            # its Response too large): without the original, whose place the letter still says.
             omitted = DeadLetter(letter.reason, f"{letter.detail}\n(original record omitted)")
-            value, key = None, None
-            headers = dead_letter_headers(
-                omitted, Source(tp.topic, tp.partition, record.offset, ())
-            )
+            value, headers = None, dead_letter_headers(omitted, source)
+            if self._too_large(key, value, headers):
+                bare = Source(tp.topic, tp.partition, record.offset, ())
+                key, headers = None, dead_letter_headers(omitted, bare)
+        if value is None and key is None:
+            # A keyless tombstone: Kafka allows it, aiokafka's send() refuses it (assert).
+            value = b""
         self.stats.dead_letters += 1
         self.stats.dead_letter_reasons[letter.reason.value] += 1
         log.warning(
