@@ -49,7 +49,13 @@ from worker.stream.codec import (
     decode_request,
     encode_response,
 )
-from worker.stream.groups import FETCH_WAIT_MS, Rebalance, group_consumer
+from worker.stream.groups import (
+    Rebalance,
+    Stopped,
+    fetch_until_stopped,
+    group_consumer,
+    until_stopped,
+)
 from worker.stream.offsets import PartitionOffsets, commit_settled
 from worker.stream.topics import TopicSpec, ensure_topics
 
@@ -61,6 +67,9 @@ RESUME_FRACTION = 0.5
 # A Response echoes the payload text (in `text` and `action_result.value`) and adds results:
 # allow several times the input limit. The brokers' own message.max.bytes must allow it too.
 RESPONSE_SIZE_FACTOR = 4
+# How long stopping waits for a consumer that holds no partitions to leave its group: a healthy
+# broker answers in milliseconds, and a join held by a frozen member would keep it for minutes.
+UNJOINED_CLOSE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +152,18 @@ class ScreeningWorker:
         return [TopicSpec(n, s.topic_partitions, s.topic_replication) for n in dict.fromkeys(names)]
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Screen until `stop` is set, then drain, commit and leave the group."""
-        await ensure_topics(self.bootstrap_servers, self.topic_specs(self.settings))
+        """Screen until `stop` is set, then drain, commit and leave the group.
+
+        `stop` is obeyed in every phase: a step that waits on the cluster (creating topics,
+        starting clients, joining the group) is abandoned rather than waited for.
+        """
+        try:
+            await until_stopped(
+                stop, ensure_topics(self.bootstrap_servers, self.topic_specs(self.settings))
+            )
+        except Stopped:
+            log.info("worker_stopped", phase="starting")
+            return
         if not self._transactional:
             self._producer = self._new_producer()
         self._consumer = group_consumer(
@@ -155,13 +174,11 @@ class ScreeningWorker:
             max_poll_records=self.settings.max_batch,
         )
         try:
-            if self._producer is not None:
-                await self._producer.start()
-            await self._consumer.start()
-            await self._consumer.topics()  # metadata of the topics just ensured
-            for binding in self.settings.bindings:
-                partitions = self._consumer.partitions_for_topic(binding.results)
-                self._partitions[binding.results] = len(partitions or ())
+            await until_stopped(stop, self._start_clients())
+        except Stopped:
+            await self._close()
+            log.info("worker_stopped", phase="starting")
+            return
         except KafkaError as exc:
             await self._close()
             raise BrokerError(f"cannot start Kafka clients: {exc}") from exc
@@ -172,21 +189,31 @@ class ScreeningWorker:
         finally:
             await self._shutdown()
 
+    async def _start_clients(self) -> None:
+        assert self._consumer is not None
+        if self._producer is not None:
+            await self._producer.start()
+        await self._consumer.start()
+        await self._consumer.topics()  # metadata of the topics just ensured
+        for binding in self.settings.bindings:
+            partitions = self._consumer.partitions_for_topic(binding.results)
+            self._partitions[binding.results] = len(partitions or ())
+
     async def _loop(self, stop: asyncio.Event) -> None:
         consumer = self._consumer
         assert consumer is not None
         while not stop.is_set() and self._fatal is None:
-            batch = await consumer.getmany(
-                timeout_ms=FETCH_WAIT_MS, max_records=self.settings.max_batch
-            )
+            # Not a bare getmany: it waits as long as the group is (re)joining.
+            batch = await fetch_until_stopped(consumer, stop, max_records=self.settings.max_batch)
             if batch:
                 async with self._processing:
                     await self._process(batch)
             if self._in_flight > self.settings.max_in_flight:
-                await self._backpressure()
+                await self._backpressure(stop)
             commit_due = time.monotonic() - self._last_commit >= self.settings.commit_interval_s
             if commit_due and not self._transactional:  # transactions commit their offsets
-                await self._commit()
+                with contextlib.suppress(Stopped):  # the shutdown commits
+                    await until_stopped(stop, self._commit())
         if self._fatal is not None:
             raise BrokerError(f"producing results failed: {self._fatal}") from self._fatal
 
@@ -195,7 +222,11 @@ class ScreeningWorker:
             if self._fatal is None and self._producer is not None:
                 # Finish in-flight work so its offsets can be committed before leaving.
                 await self._drain()
-                await self._commit()
+                try:
+                    # Bounded: a coordinator that does not answer would hold the exit.
+                    await asyncio.wait_for(self._commit(), self.settings.drain_timeout_s)
+                except TimeoutError:
+                    log.warning("commit_timeout", timeout_s=self.settings.drain_timeout_s)
         finally:
             await self._close()
             log.info(
@@ -206,15 +237,29 @@ class ScreeningWorker:
             )
 
     async def _close(self) -> None:
-        if self._consumer is not None:
-            with contextlib.suppress(Exception):
-                await self._consumer.stop()  # leaves the group: partitions move at once
-        producers = [self._producer, *self._transactions.values()]
+        consumer = self._consumer
+        clients: list[AIOKafkaConsumer | AIOKafkaProducer | None] = [
+            consumer,  # first: leaving the group moves its partitions at once
+            self._producer,
+            *self._transactions.values(),
+        ]
         self._transactions.clear()
-        for producer in producers:
-            if producer is not None:
-                with contextlib.suppress(Exception):
-                    await producer.stop()
+        for client in clients:
+            if client is None:
+                continue
+            # Bounded: leaving the group or flushing waits on brokers that may not answer. A
+            # consumer without partitions has nothing to hand over, and its stop would wait
+            # for a join in flight, which only the group's own timeouts end.
+            joined = client is not consumer or bool(consumer.assignment())
+            bound = self.settings.drain_timeout_s if joined else UNJOINED_CLOSE_S
+            stopping = asyncio.ensure_future(client.stop())
+            try:
+                # Shielded: past the bound it finishes in the background, not half-done.
+                await asyncio.wait_for(asyncio.shield(stopping), bound)
+            except TimeoutError:
+                log.warning("close_timeout", client=type(client).__name__, timeout_s=bound)
+            except Exception as exc:
+                log.warning("close_failed", client=type(client).__name__, error=repr(exc))
 
     def _new_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -460,7 +505,7 @@ class ScreeningWorker:
         if tracker is not None:  # None: the partition was revoked meanwhile
             tracker.done(offset)
 
-    async def _backpressure(self) -> None:
+    async def _backpressure(self, stop: asyncio.Event) -> None:
         consumer = self._consumer
         assert consumer is not None
         partitions = consumer.assignment()
@@ -471,7 +516,10 @@ class ScreeningWorker:
             while self._in_flight > self.settings.max_in_flight * RESUME_FRACTION:
                 if self._fatal is not None:
                     return
-                await self._below_limit.wait()
+                try:
+                    await until_stopped(stop, self._below_limit.wait())
+                except Stopped:
+                    return  # the shutdown drains what is in flight
                 self._below_limit.clear()
         finally:
             consumer.resume(*(tp for tp in partitions if tp in consumer.assignment()))
