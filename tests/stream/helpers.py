@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 from worker.demo.corpus import prompt_event, response_event
 
@@ -22,11 +22,16 @@ def mixed_event(i: int) -> dict[str, Any]:
 async def produce(
     bootstrap: str,
     topic: str,
-    values: Sequence[bytes],
+    values: Sequence[bytes | None],
     keys: Sequence[bytes | None] | None = None,
-    headers: Sequence[list[tuple[str, bytes]]] | None = None,
-) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    headers: Sequence[Sequence[tuple[str, bytes | None]]] | None = None,
+    *,
+    max_request_size: int = 1024 * 1024,
+) -> list[RecordMetadata]:
+    """Produce the records in order; their partitions and offsets."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, max_request_size=max_request_size
+    )
     await producer.start()
     try:
         sends = [
@@ -34,11 +39,11 @@ async def produce(
                 topic,
                 value,
                 key=keys[i] if keys else None,
-                headers=headers[i] if headers else None,
+                headers=list(headers[i]) if headers else None,
             )
             for i, value in enumerate(values)
         ]
-        await asyncio.gather(*sends)
+        return list(await asyncio.gather(*sends))
     finally:
         await producer.stop()
 
@@ -62,28 +67,51 @@ async def read_topic(
     done: Callable[[list[ConsumerRecord[bytes, bytes]]], bool] | None = None,
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Read a topic from the start (no group) until `expected` records (or `done`), or timeout."""
+    finished = done or (lambda got: len(got) >= expected)
+    read = await read_topics(
+        bootstrap,
+        [topic],
+        lambda got: finished(got[topic]),
+        timeout_s=timeout_s,
+        isolation_level=isolation_level,
+    )
+    return read[topic]
+
+
+async def read_topics(
+    bootstrap: str,
+    topics: Sequence[str],
+    done: Callable[[dict[str, list[ConsumerRecord[bytes, bytes]]]], bool],
+    *,
+    timeout_s: float = 60.0,
+    isolation_level: str = "read_uncommitted",
+) -> dict[str, list[ConsumerRecord[bytes, bytes]]]:
+    """Read topics from the start (no group) until `done(records by topic)`, or timeout."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         isolation_level=isolation_level,
+        # Dead letters carry over-size originals.
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=16 * 1024 * 1024,
     )
     await consumer.start()
-    records: list[ConsumerRecord[bytes, bytes]] = []
+    records: dict[str, list[ConsumerRecord[bytes, bytes]]] = {topic: [] for topic in topics}
+
+    def add(batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        for tp, part in batch.items():
+            records[tp.topic].extend(part)
+
     try:
-        partitions = await _partitions(consumer, topic)
+        partitions = [tp for topic in topics for tp in await _partitions(consumer, topic)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         deadline = time.monotonic() + timeout_s
-        finished = done or (lambda got: len(got) >= expected)
-        while not finished(records) and time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            for part in batch.values():
-                records.extend(part)
+        while not done(records) and time.monotonic() < deadline:
+            add(await consumer.getmany(timeout_ms=500))
         # A short extra read: more than expected (duplicates) must be seen too.
-        batch = await consumer.getmany(timeout_ms=300)
-        for part in batch.values():
-            records.extend(part)
+        add(await consumer.getmany(timeout_ms=300))
     finally:
         await consumer.stop()
     return records

@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.brokers import Broker
 from tests.stream.helpers import all_seqs, mixed_event, produce, read_topic, response_of
 from tests.workers import EXAMPLES, RunningWorker
@@ -20,6 +22,7 @@ from worker.metrics.builtin import default_registry
 from worker.settings import Settings
 from worker.stages.files import load_stages_file
 from worker.stages.kafka import StageAdmin
+from worker.stream.groups import Stopped, until_stopped
 from worker.stream.screening import ScreeningWorker
 from worker.stream.topics import ensure_topics
 
@@ -159,3 +162,50 @@ async def test_workers_split_partitions_and_rebalances_lose_nothing(
         f"{duplicates} duplicates"
     )
     assert min(assignment_while_both) > 0
+
+
+# -- until_stopped: a stop signal does not wait for a step that waits on the cluster ------------
+
+
+async def test_until_stopped_returns_the_result_of_a_step_that_finishes_first() -> None:
+    stop = asyncio.Event()
+    assert await until_stopped(stop, asyncio.sleep(0, result="done")) == "done"
+
+
+async def test_until_stopped_cancels_a_step_when_stop_is_set_meanwhile() -> None:
+    stop = asyncio.Event()
+    unwound = asyncio.Event()
+
+    async def step() -> None:
+        try:
+            await asyncio.Event().wait()  # never set: a join that never completes
+        finally:
+            unwound.set()
+
+    waiting = asyncio.ensure_future(until_stopped(stop, step()))
+    await asyncio.sleep(0)
+    stop.set()
+    with pytest.raises(Stopped):
+        await waiting
+    assert unwound.is_set()  # cancelled and unwound before until_stopped returned
+
+
+async def test_until_stopped_does_not_start_a_step_once_stop_is_set() -> None:
+    stop = asyncio.Event()
+    stop.set()
+    started = []
+
+    async def step() -> None:
+        started.append(True)
+
+    with pytest.raises(Stopped):
+        await until_stopped(stop, step())
+    assert not started
+
+
+async def test_until_stopped_raises_what_the_step_raised() -> None:
+    async def step() -> None:
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        await until_stopped(asyncio.Event(), step())

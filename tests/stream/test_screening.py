@@ -110,7 +110,7 @@ BAD_RECORDS: list[tuple[bytes, str, str]] = [
         "schema_violation",
         "rulesets[0].action",
     ),
-    (b'{"payload": {"input": "hi"}, "unexpected": 1}', "schema_violation", "unexpected"),
+    (b'{"payload": {"input": "hi"}, "unexpected": 1}', "schema_violation", "extra_forbidden"),
     (b'{"payload": {"input": "' + b"x" * 5000 + b'"}}', "record_too_large", "limit"),
 ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from worker.cli.lifecycle import install_stop_signals
 from worker.settings import Settings
 from worker.stages.files import StagesFile, load_stages_file
 from worker.stream.broker import kafka_cluster
+from worker.stream.groups import Stopped, until_stopped
 from worker.stream.screening import ScreeningWorker
 from worker.stream.service import registry_backed_protect
 
@@ -46,13 +48,26 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     async def main() -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        async with (
-            kafka_cluster(configured) as bootstrap,
-            # An embedded broker's registry is empty and private: publish the file's stages.
-            registry_backed_protect(
-                document, settings, bootstrap, apply_stages=configured is None
-            ) as protect,
-        ):
+        async with contextlib.AsyncExitStack() as stack:
+            # A stop signal is obeyed while starting too: starting a broker, creating topics
+            # and catching up with the registry can each wait on the cluster for long.
+            try:
+                bootstrap = await until_stopped(
+                    stop, stack.enter_async_context(kafka_cluster(configured))
+                )
+                protect = await until_stopped(
+                    stop,
+                    stack.enter_async_context(
+                        # An embedded broker's registry is empty and private: publish the
+                        # file's stages.
+                        registry_backed_protect(
+                            document, settings, bootstrap, apply_stages=configured is None
+                        )
+                    ),
+                )
+            except Stopped:
+                log.info("worker_stopped", phase="starting")
+                return
             protect.warm_up()
             await ScreeningWorker(protect, settings, bootstrap).run(stop)
 

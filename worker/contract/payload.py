@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 # "Context: ... Question: ..." style prompts (RAG templates): the labelled parts win.
 _LABELLED = re.compile(
@@ -30,7 +31,10 @@ class Payload(BaseModel):
     @model_validator(mode="after")
     def _one_text(self) -> Payload:
         if not self.input and not self.output:
-            raise ValueError("payload needs a non-empty `input` or `output`")
+            # A typed error with a fixed message: a dead letter's detail can say what is wrong.
+            raise PydanticCustomError(
+                "payload_text_required", "payload needs a non-empty `input` or `output`"
+            )
         return self
 
     def context_and_question(self) -> tuple[str | None, str | None]:

@@ -7,6 +7,7 @@ import uuid
 from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from worker.contract.payload import Payload
 from worker.contract.rules import (
@@ -67,16 +68,18 @@ class Request(BaseModel):
     def _timeout_is_a_number(cls, timeout: float) -> float:
         # Galileo's model takes any float; NaN has no meaning as a wait (and +inf waits for all).
         if math.isnan(timeout):
-            raise ValueError("timeout must be a number of seconds, not NaN")
+            raise PydanticCustomError("timeout_nan", "timeout must be a number of seconds, not NaN")
         return timeout
 
     @model_validator(mode="after")
     def _stage_addressable(self) -> Self:
+        # Typed errors with fixed messages: a dead letter's detail can say what is wrong.
         if self.stage_id is None:
             if not self.stage_name:
-                raise ValueError("stage_id or stage_name is required")
+                raise PydanticCustomError("stage_required", "stage_id or stage_name is required")
             if self.project_id is None and not self.project_name:
-                raise ValueError(
-                    "project_id or project_name is required when the stage is named by stage_name"
+                raise PydanticCustomError(
+                    "project_required",
+                    "project_id or project_name is required when the stage is named by stage_name",
                 )
         return self

@@ -53,13 +53,18 @@ class Rule(BaseModel):
     def _no_boolean_or_mapping(cls, value: object) -> object:
         # galileo-core reads `true` as the number 1.0, so `toxicity eq true` would quietly mean
         # "exactly 1.0": a mistake more often than an intent, so it is refused (ours).
+        # Typed errors with fixed messages: a dead letter's detail can say what is wrong.
         if isinstance(value, bool):
-            raise ValueError(
-                "a boolean is not a target value (Galileo would compare it as the number "
-                f"{float(value)}); write the number, a label or a list"
+            raise PydanticCustomError(
+                "target_value_boolean",
+                "a boolean is not a target value (Galileo would compare it as the number 1.0 or "
+                "0.0); write the number, a label or a list",
             )
         if isinstance(value, dict):
-            raise ValueError("a mapping is not a target value; write a number, a label or a list")
+            raise PydanticCustomError(
+                "target_value_mapping",
+                "a mapping is not a target value; write a number, a label or a list",
+            )
         return value
 
     @model_validator(mode="after")
@@ -67,9 +72,10 @@ class Rule(BaseModel):
         # As in galileo-core: only `empty` / `not_empty` may leave target_value out. An explicit
         # null is accepted for every operator (it never triggers; registration warns).
         if "target_value" not in self.model_fields_set and self.operator not in _NO_TARGET:
-            raise ValueError(
+            raise PydanticCustomError(
+                "target_value_required",
                 f"target_value is required for operator {self.operator.value!r} "
-                "(only `empty` and `not_empty` may omit it)"
+                "(only `empty` and `not_empty` may omit it)",
             )
         return self
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import importlib.util
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Self
@@ -41,6 +43,33 @@ _STOP_GRACE_S = 5.0
 # Broker processes started by this process: an immediate exit (a second Ctrl-C) must not leave
 # them running, since they live in sessions of their own.
 _LIVE_PIDS: set[int] = set()
+
+# Linux prctl(2) option: the signal the kernel sends a process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A preexec_fn making the child get SIGKILL when its parent dies, however the parent dies
+    (SIGKILL included, where no cleanup of ours runs); None where prctl does not exist.
+
+    The kernel sends it when the *thread* that forked the child exits: brokers are started from
+    the event loop's thread, which outlives them. Resolved before the fork, so the child only
+    makes two system calls before exec.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl: nobody will signal us
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return in_child
 
 
 def kill_embedded_brokers() -> None:
@@ -133,6 +162,7 @@ class EmbeddedBroker(StartStop):
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,  # a Ctrl-C to the worker must not kill it first
+            preexec_fn=_die_with_parent(),  # but the worker's death, even by SIGKILL, does
         )
         log.close()
         _LIVE_PIDS.add(self._process.pid)

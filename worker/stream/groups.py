@@ -6,16 +6,71 @@ committed records only, and hand partitions over on a rebalance through the same
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Protocol
+import asyncio
+from collections.abc import Awaitable, Iterable
+from typing import Any, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.structs import ConsumerRecord
 
 from worker.settings import Settings
 
 # How long one fetch waits for records: bounds how late a stop signal or a periodic commit is
 # noticed on an idle topic.
 FETCH_WAIT_MS = 200
+
+T = TypeVar("T")
+
+
+class Stopped(Exception):
+    """`stop` was set before the awaited step finished; the step was cancelled."""
+
+
+async def until_stopped(stop: asyncio.Event, step: Awaitable[T]) -> T:
+    """`step`'s result, or Stopped (the step cancelled) once `stop` is set first.
+
+    For steps that can wait on the cluster for long (starting clients, creating topics,
+    catching up, joining a group): a stop signal must not wait for them. A step that finished
+    by the time `stop` is seen still returns its result.
+    """
+    task = asyncio.ensure_future(step)
+    if not stop.is_set():
+        waiter = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            if not task.done():
+                task.cancel()
+                await asyncio.wait({task})  # let it unwind (close what it opened)
+    elif not task.done():
+        task.cancel()
+        await asyncio.wait({task})
+    if task.cancelled():
+        raise Stopped
+    return task.result()
+
+
+async def fetch_until_stopped(
+    consumer: AIOKafkaConsumer,
+    stop: asyncio.Event,
+    *,
+    timeout_ms: int = FETCH_WAIT_MS,
+    max_records: int | None = None,
+) -> dict[TopicPartition, list[ConsumerRecord[Any, Any]]]:
+    """`consumer.getmany`, or no records once `stop` is set.
+
+    getmany waits, whatever its timeout, while the consumer's group is (re)joining, which can
+    last as long as a member that stopped answering keeps the group (its session or rebalance
+    timeout). Records fetched but not returned are fetched again by the partition's next owner:
+    nothing was committed for them.
+    """
+    try:
+        return await until_stopped(
+            stop, consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        )
+    except Stopped:
+        return {}
 
 
 def group_consumer(
@@ -61,4 +116,12 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         await self._owner.assigned(set(assigned))
 
 
-__all__ = ["FETCH_WAIT_MS", "PartitionOwner", "Rebalance", "group_consumer"]
+__all__ = [
+    "FETCH_WAIT_MS",
+    "PartitionOwner",
+    "Rebalance",
+    "Stopped",
+    "fetch_until_stopped",
+    "group_consumer",
+    "until_stopped",
+]

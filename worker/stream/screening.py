@@ -23,6 +23,7 @@ import contextlib
 import os
 import socket
 import time
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,8 +31,10 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from worker.contract.request import Request
+from worker.contract.response import Response
 from worker.contract.statuses import ExecutionStatus
 from worker.errors import BrokerError
 from worker.notify.fanout import deliveries_for
@@ -39,12 +42,20 @@ from worker.runtime import Protect
 from worker.settings import Settings, TopicBinding
 from worker.stream.codec import (
     DeadLetter,
+    DeadLetterReason,
+    Headers,
     Source,
     dead_letter_headers,
     decode_request,
     encode_response,
 )
-from worker.stream.groups import FETCH_WAIT_MS, Rebalance, group_consumer
+from worker.stream.groups import (
+    Rebalance,
+    Stopped,
+    fetch_until_stopped,
+    group_consumer,
+    until_stopped,
+)
 from worker.stream.offsets import PartitionOffsets, commit_settled
 from worker.stream.topics import TopicSpec, ensure_topics
 
@@ -56,6 +67,9 @@ RESUME_FRACTION = 0.5
 # A Response echoes the payload text (in `text` and `action_result.value`) and adds results:
 # allow several times the input limit. The brokers' own message.max.bytes must allow it too.
 RESPONSE_SIZE_FACTOR = 4
+# How long stopping waits for a consumer that holds no partitions to leave its group: a healthy
+# broker answers in milliseconds, and a join held by a frozen member would keep it for minutes.
+UNJOINED_CLOSE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +81,16 @@ class _Out:
     key: bytes | None
     headers: list[tuple[str, bytes]]
     partition: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A decoded record awaiting evaluation, and where its outputs go."""
+
+    tp: TopicPartition
+    record: Any
+    request: Request
+    outputs: list[_Out]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +108,7 @@ class WorkerStats:
     consumed: int = 0
     produced: int = 0
     dead_letters: int = 0
+    dead_letter_reasons: Counter[str] = field(default_factory=Counter)  # DeadLetterReason values
     pauses: int = 0  # times fetching was paused for backpressure
     by_status: Counter[str] = field(default_factory=Counter)
 
@@ -113,6 +138,7 @@ class ScreeningWorker:
         self._transactions: dict[TopicPartition, AIOKafkaProducer] = {}
         self._client_id = f"protect-worker-{socket.gethostname()}-{os.getpid()}"
         self._last_commit = time.monotonic()
+        self._max_request_size = RESPONSE_SIZE_FACTOR * settings.max_record_bytes
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -126,8 +152,18 @@ class ScreeningWorker:
         return [TopicSpec(n, s.topic_partitions, s.topic_replication) for n in dict.fromkeys(names)]
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Screen until `stop` is set, then drain, commit and leave the group."""
-        await ensure_topics(self.bootstrap_servers, self.topic_specs(self.settings))
+        """Screen until `stop` is set, then drain, commit and leave the group.
+
+        `stop` is obeyed in every phase: a step that waits on the cluster (creating topics,
+        starting clients, joining the group) is abandoned rather than waited for.
+        """
+        try:
+            await until_stopped(
+                stop, ensure_topics(self.bootstrap_servers, self.topic_specs(self.settings))
+            )
+        except Stopped:
+            log.info("worker_stopped", phase="starting")
+            return
         if not self._transactional:
             self._producer = self._new_producer()
         self._consumer = group_consumer(
@@ -138,13 +174,11 @@ class ScreeningWorker:
             max_poll_records=self.settings.max_batch,
         )
         try:
-            if self._producer is not None:
-                await self._producer.start()
-            await self._consumer.start()
-            await self._consumer.topics()  # metadata of the topics just ensured
-            for binding in self.settings.bindings:
-                partitions = self._consumer.partitions_for_topic(binding.results)
-                self._partitions[binding.results] = len(partitions or ())
+            await until_stopped(stop, self._start_clients())
+        except Stopped:
+            await self._close()
+            log.info("worker_stopped", phase="starting")
+            return
         except KafkaError as exc:
             await self._close()
             raise BrokerError(f"cannot start Kafka clients: {exc}") from exc
@@ -155,21 +189,31 @@ class ScreeningWorker:
         finally:
             await self._shutdown()
 
+    async def _start_clients(self) -> None:
+        assert self._consumer is not None
+        if self._producer is not None:
+            await self._producer.start()
+        await self._consumer.start()
+        await self._consumer.topics()  # metadata of the topics just ensured
+        for binding in self.settings.bindings:
+            partitions = self._consumer.partitions_for_topic(binding.results)
+            self._partitions[binding.results] = len(partitions or ())
+
     async def _loop(self, stop: asyncio.Event) -> None:
         consumer = self._consumer
         assert consumer is not None
         while not stop.is_set() and self._fatal is None:
-            batch = await consumer.getmany(
-                timeout_ms=FETCH_WAIT_MS, max_records=self.settings.max_batch
-            )
+            # Not a bare getmany: it waits as long as the group is (re)joining.
+            batch = await fetch_until_stopped(consumer, stop, max_records=self.settings.max_batch)
             if batch:
                 async with self._processing:
                     await self._process(batch)
             if self._in_flight > self.settings.max_in_flight:
-                await self._backpressure()
+                await self._backpressure(stop)
             commit_due = time.monotonic() - self._last_commit >= self.settings.commit_interval_s
             if commit_due and not self._transactional:  # transactions commit their offsets
-                await self._commit()
+                with contextlib.suppress(Stopped):  # the shutdown commits
+                    await until_stopped(stop, self._commit())
         if self._fatal is not None:
             raise BrokerError(f"producing results failed: {self._fatal}") from self._fatal
 
@@ -178,7 +222,11 @@ class ScreeningWorker:
             if self._fatal is None and self._producer is not None:
                 # Finish in-flight work so its offsets can be committed before leaving.
                 await self._drain()
-                await self._commit()
+                try:
+                    # Bounded: a coordinator that does not answer would hold the exit.
+                    await asyncio.wait_for(self._commit(), self.settings.drain_timeout_s)
+                except TimeoutError:
+                    log.warning("commit_timeout", timeout_s=self.settings.drain_timeout_s)
         finally:
             await self._close()
             log.info(
@@ -189,15 +237,29 @@ class ScreeningWorker:
             )
 
     async def _close(self) -> None:
-        if self._consumer is not None:
-            with contextlib.suppress(Exception):
-                await self._consumer.stop()  # leaves the group: partitions move at once
-        producers = [self._producer, *self._transactions.values()]
+        consumer = self._consumer
+        clients: list[AIOKafkaConsumer | AIOKafkaProducer | None] = [
+            consumer,  # first: leaving the group moves its partitions at once
+            self._producer,
+            *self._transactions.values(),
+        ]
         self._transactions.clear()
-        for producer in producers:
-            if producer is not None:
-                with contextlib.suppress(Exception):
-                    await producer.stop()
+        for client in clients:
+            if client is None:
+                continue
+            # Bounded: leaving the group or flushing waits on brokers that may not answer. A
+            # consumer without partitions has nothing to hand over, and its stop would wait
+            # for a join in flight, which only the group's own timeouts end.
+            joined = client is not consumer or bool(consumer.assignment())
+            bound = self.settings.drain_timeout_s if joined else UNJOINED_CLOSE_S
+            stopping = asyncio.ensure_future(client.stop())
+            try:
+                # Shielded: past the bound it finishes in the background, not half-done.
+                await asyncio.wait_for(asyncio.shield(stopping), bound)
+            except TimeoutError:
+                log.warning("close_timeout", client=type(client).__name__, timeout_s=bound)
+            except Exception as exc:
+                log.warning("close_failed", client=type(client).__name__, error=repr(exc))
 
     def _new_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -205,7 +267,7 @@ class ScreeningWorker:
             client_id=self._client_id,
             acks="all",
             linger_ms=5,
-            max_request_size=RESPONSE_SIZE_FACTOR * self.settings.max_record_bytes,
+            max_request_size=self._max_request_size,
             transactional_id=transactional_id,
             enable_idempotence=transactional_id is not None,
         )
@@ -213,56 +275,129 @@ class ScreeningWorker:
     # -- one fetch ------------------------------------------------------------------------------
 
     async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        """Decode, evaluate (one batch for the whole fetch), encode, then deliver."""
+        """Decode, evaluate (one batch for the whole fetch), encode, then deliver.
+
+        Every record leaves with a Response or a dead letter: an exception while handling one
+        record (decode, evaluate, encode) dead-letters that record and no other. Only a broker
+        failure ends the loop (a restart re-delivers what was not committed).
+        """
         deliveries: dict[TopicPartition, list[_Delivery]] = {}
-        jobs: list[tuple[TopicPartition, Any, Request, list[_Out]]] = []
+        jobs: list[_Job] = []
         for tp, records in batch.items():
             binding = self._bindings[tp.topic]
             entries = deliveries[tp] = []
             for record in records:
                 outputs: list[_Out] = []
                 entries.append(_Delivery(record.offset, outputs))
-                decoded = decode_request(
-                    record.value, binding, self.settings.max_record_bytes, self._default_project
-                )
+                try:
+                    decoded = decode_request(
+                        record.value, binding, self.settings.max_record_bytes, self._default_project
+                    )
+                except Exception as exc:
+                    decoded = self._failed("decode", tp, record, exc)
                 if isinstance(decoded, DeadLetter):
                     outputs.append(self._dead_letter(tp, record, decoded))
                 else:
-                    jobs.append((tp, record, decoded, outputs))
+                    jobs.append(_Job(tp, record, decoded, outputs))
             self.stats.consumed += len(records)
         if jobs:
-            responses = await self.protect.ainvoke_many([request for _, _, request, _ in jobs])
-            moderation = self.settings.moderation_topic
-            notifications = self.settings.notifications_topic
-            for (tp, record, _, outputs), response in zip(jobs, responses, strict=True):
-                results = self._bindings[tp.topic].results
-                source = Source(tp.topic, tp.partition, record.offset, record.headers)
-                value, headers = encode_response(response, source)
-                partition = self._result_partition(results, tp.partition)
-                outputs.append(_Out(results, value, record.key, headers, partition))
-                if moderation and response.status is ExecutionStatus.TRIGGERED:
-                    outputs.append(_Out(moderation, value, record.key, headers, None))
-                for delivery in deliveries_for(response, source):
-                    outputs.append(
-                        _Out(
-                            notifications,
-                            delivery.model_dump_json().encode(),
-                            record.key,
-                            headers,
-                            None,
-                        )
-                    )
+            responses = await self._evaluate([job.request for job in jobs])
+            for job, response in zip(jobs, responses, strict=True):
+                if isinstance(response, Exception):
+                    letter = self._failed("evaluate", job.tp, job.record, response)
+                    job.outputs.append(self._dead_letter(job.tp, job.record, letter))
+                    continue
+                try:
+                    encoded = self._encode(job, response)
+                except Exception as exc:
+                    encoded = self._failed("encode", job.tp, job.record, exc)
+                if isinstance(encoded, DeadLetter):
+                    job.outputs.append(self._dead_letter(job.tp, job.record, encoded))
+                    continue
+                job.outputs.extend(encoded)
                 self.stats.by_status[response.status.value] += 1
         if self._transactional:
             await asyncio.gather(*(self._transact(tp, d) for tp, d in deliveries.items()))
         else:
             await self._send(deliveries)
 
-    def _dead_letter(self, tp: TopicPartition, record: Any, letter: DeadLetter) -> _Out:
-        headers = dead_letter_headers(
-            letter, Source(tp.topic, tp.partition, record.offset, record.headers)
+    async def _evaluate(self, requests: list[Request]) -> list[Response | Exception]:
+        """One batch evaluation; when it raises, halves until the failing requests are alone.
+
+        A request that raises even alone gets its exception back (and is dead-lettered); the
+        others still get their Responses, from a few smaller batches.
+        """
+        try:
+            responses = await self.protect.ainvoke_many(requests)
+            if len(responses) != len(requests):
+                raise RuntimeError(f"{len(responses)} Responses for {len(requests)} requests")
+            return list(responses)
+        except BrokerError:
+            raise
+        except Exception as exc:
+            if len(requests) == 1:
+                return [exc]
+        half = len(requests) // 2
+        return [*await self._evaluate(requests[:half]), *await self._evaluate(requests[half:])]
+
+    def _encode(self, job: _Job, response: Response) -> list[_Out] | DeadLetter:
+        """What one Response produces: the result, maybe moderation, one record per Delivery."""
+        results = self._bindings[job.tp.topic].results
+        source = Source(job.tp.topic, job.tp.partition, job.record.offset, job.record.headers)
+        value, headers = encode_response(response, source)
+        key = job.record.key
+        outputs = [
+            _Out(results, value, key, headers, self._result_partition(results, job.tp.partition))
+        ]
+        if self.settings.moderation_topic and response.status is ExecutionStatus.TRIGGERED:
+            outputs.append(_Out(self.settings.moderation_topic, value, key, headers, None))
+        notifications = self.settings.notifications_topic
+        for delivery in deliveries_for(response, source):
+            document = delivery.model_dump_json().encode()
+            outputs.append(_Out(notifications, document, key, headers, None))
+        if any(self._too_large(o.key, o.value, o.headers) for o in outputs):
+            # The producer would refuse it, and a refused send stops the worker: set it aside.
+            return DeadLetter(
+                DeadLetterReason.RESPONSE_TOO_LARGE,
+                f"a record it produces is over {self._max_request_size} bytes",
+            )
+        return outputs
+
+    def _failed(self, step: str, tp: TopicPartition, record: Any, exc: Exception) -> DeadLetter:
+        """An exception while handling one record: the record's dead letter (or, for a broker
+        failure, the end of the loop)."""
+        if isinstance(exc, BrokerError):
+            raise exc
+        frame = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+        # The exception's type and where it was raised; its message may quote the payload.
+        log.error(
+            "record_failed",
+            step=step,
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=record.offset,
+            error_type=type(exc).__qualname__,
+            raised_at=f"{frame[0].filename}:{frame[0].lineno}" if frame else None,
         )
+        return DeadLetter(DeadLetterReason.INTERNAL, f"{step}: {type(exc).__qualname__}")
+
+    def _dead_letter(self, tp: TopicPartition, record: Any, letter: DeadLetter) -> _Out:
+        source = Source(tp.topic, tp.partition, record.offset, record.headers)
+        headers = dead_letter_headers(letter, source)
+        value, key = record.value, record.key
+        if self._too_large(key, value, headers):
+            # Larger than the producer may send (an over-size record, or one whose headers made
+            # its Response too large): without the original, whose place the letter still says.
+            omitted = DeadLetter(letter.reason, f"{letter.detail}\n(original record omitted)")
+            value, headers = None, dead_letter_headers(omitted, source)
+            if self._too_large(key, value, headers):
+                bare = Source(tp.topic, tp.partition, record.offset, ())
+                key, headers = None, dead_letter_headers(omitted, bare)
+        if value is None and key is None:
+            # A keyless tombstone: Kafka allows it, aiokafka's send() refuses it (assert).
+            value = b""
         self.stats.dead_letters += 1
+        self.stats.dead_letter_reasons[letter.reason.value] += 1
         log.warning(
             "dead_letter",
             topic=tp.topic,
@@ -270,7 +405,12 @@ class ScreeningWorker:
             offset=record.offset,
             reason=letter.reason.value,
         )
-        return _Out(self.settings.deadletter_topic, record.value, record.key, headers, None)
+        return _Out(self.settings.deadletter_topic, value, key, headers, None)
+
+    def _too_large(self, key: bytes | None, value: bytes | None, headers: Headers) -> bool:
+        # The producer's own measure: above it, send() raises instead of producing.
+        size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
+        return bool(size > self._max_request_size)
 
     async def _send(self, deliveries: dict[TopicPartition, list[_Delivery]]) -> None:
         """At-least-once: send, and let acknowledgements advance the committable offsets."""
@@ -365,7 +505,7 @@ class ScreeningWorker:
         if tracker is not None:  # None: the partition was revoked meanwhile
             tracker.done(offset)
 
-    async def _backpressure(self) -> None:
+    async def _backpressure(self, stop: asyncio.Event) -> None:
         consumer = self._consumer
         assert consumer is not None
         partitions = consumer.assignment()
@@ -376,7 +516,10 @@ class ScreeningWorker:
             while self._in_flight > self.settings.max_in_flight * RESUME_FRACTION:
                 if self._fatal is not None:
                     return
-                await self._below_limit.wait()
+                try:
+                    await until_stopped(stop, self._below_limit.wait())
+                except Stopped:
+                    return  # the shutdown drains what is in flight
                 self._below_limit.clear()
         finally:
             consumer.resume(*(tp for tp in partitions if tp in consumer.assignment()))
