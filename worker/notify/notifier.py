@@ -38,7 +38,14 @@ from worker.notify.client import Outcome, Verdict, WebhookClient
 from worker.notify.endpoints import Endpoint, Endpoints, Permit
 from worker.notify.retry import due_at_ns, next_delay_s, schedule_span_s
 from worker.settings import Settings
-from worker.stream.groups import FETCH_WAIT_MS, Rebalance, group_consumer
+from worker.stream.groups import (
+    Rebalance,
+    Stopped,
+    close_clients,
+    fetch_until_stopped,
+    group_consumer,
+    until_stopped,
+)
 from worker.stream.offsets import PartitionOffsets, commit_settled
 from worker.stream.screening import RESPONSE_SIZE_FACTOR
 from worker.stream.topics import TopicSpec, ensure_topics
@@ -102,8 +109,14 @@ class Notifier:
     # -- lifecycle ------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until `stop` is set; obeyed in every phase, as the screening worker does."""
         s = self.settings
-        await ensure_topics(self.bootstrap_servers, self.topic_specs(s))
+        try:
+            await until_stopped(stop, ensure_topics(self.bootstrap_servers, self.topic_specs(s)))
+        except Stopped:
+            await self.client.aclose()
+            log.info("notifier_stopped", phase="starting")
+            return
         self._producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers,
             acks="all",
@@ -114,8 +127,11 @@ class Notifier:
         )
         self._consumer = group_consumer(self.bootstrap_servers, s, s.notify_group_id)
         try:
-            await self._producer.start()
-            await self._consumer.start()
+            await until_stopped(stop, self._start_clients())
+        except Stopped:
+            await self._close()
+            log.info("notifier_stopped", phase="starting")
+            return
         except KafkaError as exc:
             await self._close()
             raise BrokerError(f"cannot start Kafka clients: {exc}") from exc
@@ -128,11 +144,18 @@ class Notifier:
         finally:
             await self._shutdown()
 
+    async def _start_clients(self) -> None:
+        assert self._producer is not None
+        assert self._consumer is not None
+        await self._producer.start()
+        await self._consumer.start()
+
     async def _loop(self, stop: asyncio.Event) -> None:
         consumer = self._consumer
         assert consumer is not None
         while not stop.is_set() and self._fatal is None:
-            batch = await consumer.getmany(timeout_ms=FETCH_WAIT_MS)
+            # Not a bare getmany: it waits as long as the group is (re)joining.
+            batch = await fetch_until_stopped(consumer, stop)
             for tp, records in batch.items():
                 tracker = self.offsets.setdefault(tp, PartitionOffsets())
                 tasks = self._tasks.setdefault(tp, set())
@@ -147,7 +170,8 @@ class Notifier:
             elif consumer.paused():
                 consumer.resume(*consumer.paused())
             if time.monotonic() - self._last_commit >= self.settings.commit_interval_s:
-                await self._commit()
+                with contextlib.suppress(Stopped):  # the shutdown commits
+                    await until_stopped(stop, self._commit())
         if self._fatal is not None:
             raise BrokerError(f"notifier failed: {self._fatal}") from self._fatal
 
@@ -159,7 +183,11 @@ class Notifier:
                 task.cancel()
         try:
             if self._fatal is None and self._consumer is not None:
-                await self._commit()
+                try:
+                    # Bounded: a coordinator that does not answer would hold the exit.
+                    await asyncio.wait_for(self._commit(), self.settings.drain_timeout_s)
+                except TimeoutError:
+                    log.warning("commit_timeout", timeout_s=self.settings.drain_timeout_s)
         finally:
             await self._close()
             log.info(
@@ -170,10 +198,7 @@ class Notifier:
             )
 
     async def _close(self) -> None:
-        for client in (self._consumer, self._producer):
-            if client is not None:
-                with contextlib.suppress(Exception):
-                    await client.stop()
+        await close_clients(self._consumer, [self._producer], self.settings.drain_timeout_s)
         await self.client.aclose()
 
     # -- one delivery ---------------------------------------------------------------------------

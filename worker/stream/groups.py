@@ -7,10 +7,11 @@ committed records only, and hand partitions over on a rebalance through the same
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 from worker.settings import Settings
@@ -20,6 +21,8 @@ from worker.settings import Settings
 FETCH_WAIT_MS = 200
 
 T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
 
 
 class Stopped(Exception):
@@ -71,6 +74,35 @@ async def fetch_until_stopped(
         )
     except Stopped:
         return {}
+
+
+# How long stopping waits for a consumer that holds no partitions to leave its group: a healthy
+# broker answers in milliseconds, and a join held by a frozen member would keep it for minutes.
+UNJOINED_CLOSE_S = 1.0
+
+
+async def close_clients(
+    consumer: AIOKafkaConsumer | None,
+    others: Sequence[AIOKafkaConsumer | AIOKafkaProducer | None],
+    bound_s: float,
+) -> None:
+    """Stop a group consumer first (leaving the group moves its partitions at once), then the
+    other clients, each within `bound_s`: leaving or flushing waits on brokers that may not
+    answer. A consumer without partitions has nothing to hand over and its stop would wait for
+    a join in flight, which only the group's own timeouts end: it gets UNJOINED_CLOSE_S."""
+    for client in [consumer, *others]:
+        if client is None:
+            continue
+        joined = client is not consumer or bool(consumer.assignment())
+        bound = bound_s if joined else UNJOINED_CLOSE_S
+        stopping = asyncio.ensure_future(client.stop())
+        try:
+            # Shielded: past the bound it finishes in the background, not half-done.
+            await asyncio.wait_for(asyncio.shield(stopping), bound)
+        except TimeoutError:
+            log.warning("close_timeout", client=type(client).__name__, timeout_s=bound)
+        except Exception as exc:
+            log.warning("close_failed", client=type(client).__name__, error=repr(exc))
 
 
 def group_consumer(

@@ -52,6 +52,7 @@ from worker.stream.codec import (
 from worker.stream.groups import (
     Rebalance,
     Stopped,
+    close_clients,
     fetch_until_stopped,
     group_consumer,
     until_stopped,
@@ -67,9 +68,6 @@ RESUME_FRACTION = 0.5
 # A Response echoes the payload text (in `text` and `action_result.value`) and adds results:
 # allow several times the input limit. The brokers' own message.max.bytes must allow it too.
 RESPONSE_SIZE_FACTOR = 4
-# How long stopping waits for a consumer that holds no partitions to leave its group: a healthy
-# broker answers in milliseconds, and a join held by a frozen member would keep it for minutes.
-UNJOINED_CLOSE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,29 +235,9 @@ class ScreeningWorker:
             )
 
     async def _close(self) -> None:
-        consumer = self._consumer
-        clients: list[AIOKafkaConsumer | AIOKafkaProducer | None] = [
-            consumer,  # first: leaving the group moves its partitions at once
-            self._producer,
-            *self._transactions.values(),
-        ]
+        producers = [self._producer, *self._transactions.values()]
         self._transactions.clear()
-        for client in clients:
-            if client is None:
-                continue
-            # Bounded: leaving the group or flushing waits on brokers that may not answer. A
-            # consumer without partitions has nothing to hand over, and its stop would wait
-            # for a join in flight, which only the group's own timeouts end.
-            joined = client is not consumer or bool(consumer.assignment())
-            bound = self.settings.drain_timeout_s if joined else UNJOINED_CLOSE_S
-            stopping = asyncio.ensure_future(client.stop())
-            try:
-                # Shielded: past the bound it finishes in the background, not half-done.
-                await asyncio.wait_for(asyncio.shield(stopping), bound)
-            except TimeoutError:
-                log.warning("close_timeout", client=type(client).__name__, timeout_s=bound)
-            except Exception as exc:
-                log.warning("close_failed", client=type(client).__name__, error=repr(exc))
+        await close_clients(self._consumer, producers, self.settings.drain_timeout_s)
 
     def _new_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
         return AIOKafkaProducer(
