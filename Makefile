@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Legacy galileo-protect 1.0.1 pins galileo-core 3.x, which cannot share .venv (galileo-core 4.5):
+# tests/galileo run its code in this venv of its own (created once) and feed us what it builds.
+GALILEO_PROTECT_VENV := .venv-galileo-protect
 
 .PHONY: demo test lint bench schemas clean
 
@@ -20,9 +23,15 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+$(GALILEO_PROTECT_VENV)/bin/.installed:
+	$(PYTHON) -m venv $(GALILEO_PROTECT_VENV)
+	$(GALILEO_PROTECT_VENV)/bin/pip install --quiet --upgrade pip
+	$(GALILEO_PROTECT_VENV)/bin/pip install --quiet galileo-protect==1.0.1
+	touch $@
+
+test: lint $(GALILEO_PROTECT_VENV)/bin/.installed
 	$(BIN)/protect schemas --check
-	$(BIN)/pytest
+	PROTECT_TEST_GALILEO_PROTECT_PYTHON=$(abspath $(GALILEO_PROTECT_VENV))/bin/python $(BIN)/pytest
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/engine.py
@@ -34,4 +43,4 @@ schemas: $(BIN)/.installed
 	$(BIN)/protect schemas
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(GALILEO_PROTECT_VENV) .mypy_cache .pytest_cache .ruff_cache

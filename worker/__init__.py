@@ -1,6 +1,7 @@
 """protect-worker: runtime protection for LLM applications (Galileo Protect's contract).
 
-The public surface is this module's `__all__`: the in-process API and the wire models.
+The public surface is this module's `__all__`: the in-process API (invocation, and Galileo's
+project and stage functions from worker.management) and the wire models.
 """
 
 from worker.api import ainvoke_protect, configure, invoke_protect
@@ -12,6 +13,7 @@ from worker.contract import (
     OverrideAction,
     PassthroughAction,
     Payload,
+    Project,
     Request,
     Response,
     Rule,
@@ -22,9 +24,33 @@ from worker.contract import (
     Stage,
     StageDefinition,
     StageMetadata,
+    StageResponse,
     StageType,
     Subscription,
     TraceMetadata,
+)
+from worker.management import (
+    acreate_project,
+    acreate_stage,
+    aget_project,
+    aget_projects,
+    aget_stage,
+    apause_stage,
+    aresume_stage,
+    aupdate_stage,
+    create_project,
+    create_protect_stage,
+    create_stage,
+    get_project,
+    get_projects,
+    get_protect_stage,
+    get_stage,
+    pause_protect_stage,
+    pause_stage,
+    resume_protect_stage,
+    resume_stage,
+    update_protect_stage,
+    update_stage,
 )
 from worker.runtime import Protect
 
@@ -36,6 +62,7 @@ __all__ = [
     "OverrideAction",
     "PassthroughAction",
     "Payload",
+    "Project",
     "Protect",
     "Request",
     "Response",
@@ -47,10 +74,32 @@ __all__ = [
     "Stage",
     "StageDefinition",
     "StageMetadata",
+    "StageResponse",
     "StageType",
     "Subscription",
     "TraceMetadata",
+    "acreate_project",
+    "acreate_stage",
+    "aget_project",
+    "aget_projects",
+    "aget_stage",
     "ainvoke_protect",
+    "apause_stage",
+    "aresume_stage",
+    "aupdate_stage",
     "configure",
+    "create_project",
+    "create_protect_stage",
+    "create_stage",
+    "get_project",
+    "get_projects",
+    "get_protect_stage",
+    "get_stage",
     "invoke_protect",
+    "pause_protect_stage",
+    "pause_stage",
+    "resume_protect_stage",
+    "resume_stage",
+    "update_protect_stage",
+    "update_stage",
 ]

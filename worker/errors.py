@@ -6,6 +6,7 @@ ProtectError
 │   │   └── UnknownMetricError  a rule names a metric no scorer knows
 │   └── MetricConfigError       a custom metric's declaration is invalid
 ├── StageNotFoundError          (not retriable) no such stage or version
+│   └── ProjectNotFoundError    no such project (so no such stage in it either)
 ├── ScorerError                 (retriable) a scorer failed to compute; the event may succeed later
 └── BrokerError                 (retriable) the Kafka cluster is unreachable or misbehaving
 """
@@ -41,12 +42,25 @@ class StageDefinitionError(ConfigurationError):
 
 
 class UnknownMetricError(StageDefinitionError):
-    def __init__(self, metric: str, known: Iterable[str], *, field: str | None = None) -> None:
+    """`not_computed`: why, when the name is a Galileo metric this project does not compute."""
+
+    def __init__(
+        self,
+        metric: str,
+        known: Iterable[str],
+        *,
+        field: str | None = None,
+        not_computed: str | None = None,
+    ) -> None:
         self.metric = metric
         self.known = sorted(known)
-        super().__init__(
-            f"unknown metric {metric!r}; known metrics: {', '.join(self.known)}", field=field
+        self.not_computed = not_computed
+        what = (
+            f"{metric!r} is a Galileo metric this project does not compute, {not_computed}"
+            if not_computed
+            else f"unknown metric {metric!r}"
         )
+        super().__init__(f"{what}; known metrics: {', '.join(self.known)}", field=field)
 
 
 class MetricConfigError(ConfigurationError):
@@ -55,6 +69,11 @@ class MetricConfigError(ConfigurationError):
 
 class StageNotFoundError(ProtectError):
     pass
+
+
+class ProjectNotFoundError(StageNotFoundError):
+    """A project that does not exist holds no stage either: whoever looks a stage up catches
+    StageNotFoundError and hears of a missing project too."""
 
 
 class ScorerError(ProtectError):

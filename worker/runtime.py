@@ -18,7 +18,9 @@ from worker.contract.response import Response
 from worker.engine.evaluate import Evaluator
 from worker.errors import MetricConfigError, StageDefinitionError
 from worker.metrics.builtin import default_registry
+from worker.settings import Settings
 from worker.stages.files import StagesFile, load_stages_file
+from worker.stages.mirror import RegistryMirror
 from worker.stages.registry import StageRegistry
 from worker.stages.resolve import resolve
 
@@ -38,12 +40,19 @@ def limit_native_threads() -> None:
 
 class Protect:
     def __init__(
-        self, stages: StageRegistry, evaluator: Evaluator, *, default_project: str | None = None
+        self,
+        stages: StageRegistry,
+        evaluator: Evaluator,
+        *,
+        default_project: str | None = None,
+        mirror: RegistryMirror | None = None,
     ) -> None:
         self.stages = stages
         self.evaluator = evaluator
         # The stages file's `project`: where stages named without a project are looked up.
         self.default_project = default_project
+        # Set when `stages` mirrors the Kafka registry topic (`from_registry_topic`).
+        self.mirror = mirror
 
     @classmethod
     def from_file(
@@ -90,6 +99,56 @@ class Protect:
             Evaluator(metrics, seed=seed, cpu_threads=cpu_threads),
             default_project=document.project,
         )
+
+    @classmethod
+    def from_registry_topic(
+        cls,
+        path: str | Path | None,
+        bootstrap_servers: str,
+        topic: str,
+        *,
+        seed: int | None = None,
+        cpu_threads: int | None = None,
+        replication: int = 1,
+    ) -> Protect:
+        """A service whose stages mirror the registry topic, read to its end before this returns
+        and followed live from a background thread (`close()` stops it).
+
+        The stages file contributes what a worker on a cluster takes from it: custom metrics,
+        backends and the default project. Its stages are not loaded: the topic is the registry
+        (`protect stages apply -f FILE` publishes them).
+        """
+        document = load_stages_file(path) if path is not None else StagesFile()
+        if document.stages:
+            log.warning(
+                "stages_file_stages_ignored",
+                source=str(path),
+                stages=len(document.stages),
+                detail="stages come from the registry topic; publish the file's stages with "
+                "`protect stages apply -f FILE`",
+            )
+        protect = cls.from_document(
+            document.model_copy(update={"stages": []}),
+            seed=seed,
+            source=str(path or "<none>"),
+            cpu_threads=cpu_threads,
+        )
+        protect.mirror = RegistryMirror(
+            bootstrap_servers, topic, protect.stages, replication=replication
+        ).start()
+        return protect
+
+    def unnamed_project(self, settings: Settings) -> str:
+        """The project of stages named without one: an explicit PROTECT_PROJECT, else the stages
+        file's `project`, else PROTECT_PROJECT's default."""
+        if "project" in settings.model_fields_set:
+            return settings.project
+        return self.default_project or settings.project
+
+    def close(self) -> None:
+        """Stop following the registry topic, if this service does; idempotent."""
+        if self.mirror is not None:
+            self.mirror.stop()
 
     def warm_up(self, *, freeze_heap: bool = True) -> None:
         """Load every scorer's models now, for long-running processes (worker, benchmarks).

@@ -51,6 +51,15 @@ class Settings(BaseSettings):
         default="protect.stages",
         description="Compacted topic holding central stage versions and pause states.",
     )
+    # Where the in-process API (invoke_protect, create_stage, ...) keeps its stages: `memory`
+    # (the stages file, and what the management functions add, in this process only) or `kafka`
+    # (the registry topic on KAFKA_BOOTSTRAP_SERVERS, shared with workers and `protect stages`).
+    # Explicit rather than implied by KAFKA_BOOTSTRAP_SERVERS, which worker hosts set for other
+    # reasons: an application must not start writing to the governance registry by accident.
+    api_registry: Literal["memory", "kafka"] = Field(
+        default="memory",
+        description="Stages of the in-process API: memory (stages file) or kafka (registry topic).",
+    )
     bindings: list[TopicBinding] = Field(
         default_factory=lambda: list(DEFAULT_BINDINGS),
         description="Input topics (JSON list of {input, results, stage_name, project_name}).",

@@ -121,7 +121,7 @@ def test_pinned_version_and_unknown_stage() -> None:
     [
         (("--stage", "input-guard"), "--input"),
         (("--request", "-"), "not valid JSON"),
-        (("--stage", "input-guard", "--input", "x", "--timeout", "0"), "timeout"),
+        (("--stage", "input-guard", "--input", "x", "--timeout", "nan"), "timeout"),
     ],
 )
 def test_bad_invocations_exit_2_with_a_message(args: tuple[str, ...], message: str) -> None:

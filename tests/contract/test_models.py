@@ -41,8 +41,8 @@ REQUEST = {"payload": {"input": "hi"}, "stage_name": "s", "project_name": "p"}
     [
         (Rule, {"metric": "pii", "operator": "contains"}, "target_value"),
         (Rule, {"metric": "pii", "operator": "startswith", "target_value": "x"}, "operator"),
-        (Rule, {"metric": "", "operator": "eq", "target_value": "x"}, "metric"),
         (Rule, {"metric": "m", "operator": "eq", "target_value": {"a": 1}}, "target_value"),
+        (Rule, {"metric": "m", "operator": "eq", "target_value": True}, "target_value"),
         (Rule, {"metric": "m", "operator": "eq", "target_value": "x", "extra": 1}, "extra"),
         (Ruleset, {"rules": []}, "rules"),
         (
@@ -75,8 +75,8 @@ REQUEST = {"payload": {"input": "hi"}, "stage_name": "s", "project_name": "p"}
         (Payload, {"input": "", "output": ""}, "output"),
         (Request, {"payload": {"input": "hi"}}, "stage_name"),
         (Request, {"payload": {"input": "hi"}, "stage_name": "s"}, "project_name"),
-        (Request, {**REQUEST, "timeout": 0}, "timeout"),
-        (Request, {**REQUEST, "stage_version": 0}, "stage_version"),
+        (Request, {**REQUEST, "timeout": float("nan")}, "timeout"),
+        (Request, {**REQUEST, "stage_version": "latest"}, "stage_version"),
         (Request, {**REQUEST, "stage_id": "not-a-uuid"}, "stage_id"),
         (Request, {**REQUEST, "metadata": {"k": 1}}, "metadata.k"),
         (Request, {**REQUEST, "payload": {"input": 5}}, "payload.input"),

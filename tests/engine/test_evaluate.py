@@ -269,13 +269,16 @@ async def test_error_for_rulesets_sent_to_a_central_stage(protect_factory: Prote
     assert "central" in response.error
 
 
-async def test_skipped_when_there_are_no_rulesets(protect_factory: ProtectFactory) -> None:
+async def test_skipped_when_the_stage_has_no_rulesets(protect_factory: ProtectFactory) -> None:
     protect = protect_factory([score(0.9)], stages=[central("empty")])
     from_stage = await protect.ainvoke(make_request("hi", stage="empty"))
-    from_request = await protect.ainvoke(make_request("hi", rulesets=[]))
     assert from_stage.status is S.SKIPPED
-    assert from_request.status is S.SKIPPED
-    assert from_stage.text == from_request.text == "hi"
+    assert from_stage.text == "hi"
+    # An empty list from the request is "none given" (as Galileo's SDKs send it): for a stage
+    # that does not exist, that is an unknown stage, not a new local stage with nothing to run.
+    from_request = await protect.ainvoke(make_request("hi", rulesets=[]))
+    assert from_request.status is S.ERROR
+    assert "not found" in (from_request.error or "")
 
 
 async def test_timeout_returns_in_time_and_unfinished_metrics_do_not_trigger(

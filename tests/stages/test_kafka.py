@@ -17,13 +17,14 @@ from aiokafka import AIOKafkaProducer
 from tests.brokers import Broker
 from tests.factories import central, override, ruleset
 from tests.scorers import keyword_labels, score
-from worker.contract import Stage, StageDefinition, StageState
+from worker.contract import Project, Stage, StageDefinition, StageState
 from worker.errors import BrokerError, StageNotFoundError
 from worker.metrics.registry import MetricRegistry
 from worker.stages.kafka import (
     RECORD_TYPE_HEADER,
     StageAdmin,
     StageFollower,
+    project_key,
     state_key,
     version_key,
 )
@@ -318,3 +319,69 @@ async def test_a_stage_naming_a_metric_the_worker_lacks_is_kept_and_logged(
             assert w.registry.get(stage_id=stage.id).version == 1
     (warning,) = [e for e in logs if e["event"] == "stage_metric_unknown"]
     assert (warning["metric"], warning["version"]) == ("words", 1)
+
+
+async def test_project_records_are_written_once_and_read_by_every_later_reader(
+    tansu: Broker, topic_factory: Callable[[str], str]
+) -> None:
+    topic = topic_factory("stages")
+    async with admin(tansu, topic) as a:
+        created = await a.create_project("team-a")
+        assert created.created
+        assert not (await a.create_project("team-a")).created  # nothing written
+        stage = (await a.apply(guard(0.5), "team-a")).stage
+        assert stage.project_id == created.project.id
+    async with admin(tansu, topic) as b:
+        assert b.projects() == [created.project]
+        assert b.registry.has_project_record(created.project.id)
+        assert not (await b.create_project("team-a")).created
+    async with worker(tansu, topic) as w:
+        assert w.applied == 2  # the project record and the stage's version 1
+        assert w.registry.project(project_name="team-a") == created.project
+
+
+async def test_a_writer_waits_until_a_running_follower_applied_its_records(
+    tansu: Broker, topic_factory: Callable[[str], str]
+) -> None:
+    topic = topic_factory("stages")
+    async with admin(tansu, topic) as a:
+        await a.create_project("team-a")  # the topic exists, for the follower
+        async with worker(tansu, topic) as w:
+            stage = (await a.apply(guard(0.5), "team-a")).stage
+            await a.pause("guard", "team-a")
+            await w.wait_applied(a.written)
+            assert paused(w, stage.id)
+            with pytest.raises(BrokerError, match="not read back"):
+                await w.wait_applied({0: 10**9}, timeout=0.2)  # an offset never written
+
+
+async def test_bad_project_records_are_skipped(
+    tansu: Broker, topic_factory: Callable[[str], str]
+) -> None:
+    topic = topic_factory("stages")
+    async with admin(tansu, topic) as a:
+        project = (await a.create_project("team-a")).project
+    clash = Project(id=uuid.uuid4(), name="team-a")  # a known name under another id
+    bad: list[tuple[bytes | None, bytes | None]] = [
+        (b"project/not-a-uuid", clash.model_dump_json().encode()),
+        (project_key(uuid.uuid4()), project.model_dump_json().encode()),  # id is not the key's
+        (project_key(clash.id), clash.model_dump_json().encode()),
+        (project_key(project.id), json.dumps({"name": SECRET}).encode()),
+        (project_key(project.id), None),  # a tombstone
+    ]
+    producer = AIOKafkaProducer(bootstrap_servers=tansu.bootstrap_servers)
+    await producer.start()
+    try:
+        for key, value in bad:
+            await producer.send_and_wait(topic, value, key=key)
+    finally:
+        await producer.stop()
+    with structlog.testing.capture_logs() as logs:
+        async with worker(tansu, topic) as w:
+            assert (w.applied, w.skipped) == (1, len(bad))
+            assert w.registry.projects() == [project]
+    reasons = [e["reason"] for e in logs if e["event"] == "stage_record_skipped"]
+    assert "project/<project_id>" in reasons[0]
+    assert "differs from the key" in reasons[1]
+    assert "already has id" in reasons[2]
+    assert SECRET not in repr(logs)

@@ -9,8 +9,13 @@ import pytest
 from tests import factories
 from tests.factories import override, ruleset
 from tests.scorers import keyword_labels, score
-from worker.contract import StageDefinition, StageType
-from worker.errors import StageDefinitionError, StageNotFoundError, UnknownMetricError
+from worker.contract import Project, Stage, StageDefinition, StageType
+from worker.errors import (
+    ProjectNotFoundError,
+    StageDefinitionError,
+    StageNotFoundError,
+    UnknownMetricError,
+)
 from worker.metrics.registry import MetricRegistry
 from worker.stages.registry import DEFAULT_PROJECT, StageRegistry
 
@@ -130,3 +135,44 @@ def test_ids_are_uuid4_the_same_in_every_registry_and_kept_once_assigned(
     third.put(legacy)
     again = third.apply(central(), project_name="p")
     assert again.stage.id == legacy.id
+
+
+def test_projects_are_records_and_the_projects_stages_name(registry: StageRegistry) -> None:
+    assert registry.projects() == []
+    stage = registry.apply(central(), project_name="from-stages").stage
+    created = registry.put_project(registry.new_project("created"))
+    assert [p.name for p in registry.projects()] == ["created", "from-stages"]
+    inferred = registry.project(project_name="from-stages")
+    assert (inferred.id, inferred.created_at) == (stage.project_id, stage.created_at)
+    assert not registry.has_project_record(inferred.id)
+    assert registry.has_project_record(created.id)
+    assert registry.project(project_id=created.id) == created
+    # A record for a project known from its stages keeps the stages' id.
+    recorded = registry.put_project(registry.new_project("from-stages"))
+    assert recorded.id == stage.project_id
+    # A stage applied to a project with a record lands in it.
+    assert registry.apply(central("g2"), project_name="created").stage.project_id == created.id
+    with pytest.raises(ProjectNotFoundError, match="'nope'"):
+        registry.project(project_name="nope")
+    with pytest.raises(ProjectNotFoundError, match="required"):
+        registry.project()
+
+
+def test_project_records_are_idempotent_and_names_keep_their_first_id(
+    registry: StageRegistry,
+) -> None:
+    project = registry.put_project(registry.new_project("p"))
+    later = project.model_copy(update={"created_at": project.created_at + 1})
+    assert registry.put_project(later) == project  # replayed: the first record is kept
+    with pytest.raises(StageDefinitionError) as clash:
+        registry.put_project(Project(id=uuid.uuid4(), name="p"))
+    assert clash.value.field == "id"
+    with pytest.raises(StageDefinitionError) as renamed:
+        registry.put_project(project.model_copy(update={"name": "renamed"}))
+    assert renamed.value.field == "name"
+    # A project whose stages carry no project name is listed under its id.
+    anonymous = uuid.uuid4()
+    registry.put(
+        Stage(id=uuid.uuid4(), name="s", project_id=anonymous, type=StageType.LOCAL, version=1)
+    )
+    assert registry.project(project_id=anonymous).name == str(anonymous)

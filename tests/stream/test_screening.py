@@ -102,8 +102,14 @@ BAD_RECORDS: list[tuple[bytes, str, str]] = [
     (b"{not json", "invalid_json", "line 1"),
     (b"[1, 2, 3]", "schema_violation", "JSON object"),
     (b'{"payload": {}}', "schema_violation", "input"),
-    (b'{"payload": {"input": "hi"}, "timeout": -1}', "schema_violation", "timeout"),
+    (b'{"payload": {"input": "hi"}, "timeout": "soon"}', "schema_violation", "timeout"),
     (b'{"payload": {"input": "hi"}, "rulesets": [{"rules": []}]}', "schema_violation", "rules"),
+    (
+        b'{"payload": {"input": "hi"}, "rulesets": [{"rules": [{"metric": "m", "operator": '
+        b'"empty"}], "action": "OVERRIDE"}]}',
+        "schema_violation",
+        "rulesets[0].action",
+    ),
     (b'{"payload": {"input": "hi"}, "unexpected": 1}', "schema_violation", "unexpected"),
     (b'{"payload": {"input": "' + b"x" * 5000 + b'"}}', "record_too_large", "limit"),
 ]

@@ -14,7 +14,8 @@ from worker.settings import Settings
 def register(commands: Any) -> None:
     p: argparse.ArgumentParser = commands.add_parser(
         "schemas",
-        help="write the JSON Schema files of the records (request, response, stage, stage state)",
+        help="write the JSON Schema files of the records (request, response, stage, stage "
+        "definition, stage state, notification)",
     )
     p.add_argument("--out", type=Path, default=Path("schemas"), help="directory (default: schemas)")
     p.add_argument("--check", action="store_true", help="fail if the files differ; write nothing")

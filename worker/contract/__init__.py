@@ -6,6 +6,7 @@ Imports nothing else of ours, does no I/O.
 from worker.contract.actions import Action, OverrideAction, PassthroughAction, Subscription
 from worker.contract.notification import Attempt, Delivery
 from worker.contract.payload import Payload
+from worker.contract.project import Project
 from worker.contract.request import DEFAULT_TIMEOUT_S, Request
 from worker.contract.response import (
     API_VERSION,
@@ -21,6 +22,7 @@ from worker.contract.rules import MetricValue, Rule, Ruleset, TargetValue, evalu
 from worker.contract.stage import (
     Stage,
     StageDefinition,
+    StageResponse,
     StageState,
     project_id_for,
     stage_id_for,
@@ -48,6 +50,7 @@ __all__ = [
     "OverrideAction",
     "PassthroughAction",
     "Payload",
+    "Project",
     "Request",
     "Response",
     "Rule",
@@ -58,6 +61,7 @@ __all__ = [
     "Stage",
     "StageDefinition",
     "StageMetadata",
+    "StageResponse",
     "StageState",
     "StageType",
     "Subscription",

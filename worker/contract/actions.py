@@ -56,7 +56,8 @@ class OverrideAction(_ActionBase):
     """Replace the text with one of `choices`, picked at random."""
 
     type: Literal[ActionType.OVERRIDE] = ActionType.OVERRIDE
-    choices: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    # An empty choice is Galileo's too: the text is replaced by nothing (a silent block).
+    choices: Annotated[list[str], Field(min_length=1)]
     subscriptions: list[Subscription] = Field(default_factory=list)
 
 
@@ -69,12 +70,24 @@ class PassthroughAction(_ActionBase):
 
 def _action_tag(value: Any) -> str | None:
     # Case-insensitive discriminator so `type: override` loads like `type: OVERRIDE`; an action
-    # without a type is a passthrough, the Galileo default.
-    raw = value.get("type", ActionType.PASSTHROUGH) if isinstance(value, dict) else value.type
+    # without a type is a passthrough, the Galileo default. Anything that is neither a mapping
+    # nor an action model gets no tag, so pydantic reports it against the field (it must never
+    # escape validation as an AttributeError: that would stop a worker).
+    if isinstance(value, dict):
+        raw = value.get("type", ActionType.PASSTHROUGH)
+    elif isinstance(value, OverrideAction | PassthroughAction):
+        raw = value.type
+    else:
+        return None
     try:
         return ActionType(raw).value
-    except ValueError:
+    except (ValueError, TypeError):
         return None
+
+
+def passthrough_if_unset(value: Any) -> Any:
+    """Galileo's `Ruleset.validate_action`: a falsy action (`null`, `{}`, ...) is a passthrough."""
+    return value if value else PassthroughAction()
 
 
 Action: TypeAlias = Annotated[
@@ -83,6 +96,6 @@ Action: TypeAlias = Annotated[
     Discriminator(
         _action_tag,
         custom_error_type="invalid_action_type",
-        custom_error_message="action type must be OVERRIDE or PASSTHROUGH",
+        custom_error_message="action must be an object whose type is OVERRIDE or PASSTHROUGH",
     ),
 ]

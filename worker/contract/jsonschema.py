@@ -12,9 +12,10 @@ from typing import Literal
 from pydantic import BaseModel
 
 from worker.contract.notification import Delivery
+from worker.contract.project import Project
 from worker.contract.request import Request
 from worker.contract.response import Response
-from worker.contract.stage import Stage, StageState
+from worker.contract.stage import Stage, StageDefinition, StageState
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -23,7 +24,10 @@ SCHEMAS: dict[str, tuple[type[BaseModel], Literal["validation", "serialization"]
     "request.schema.json": (Request, "validation"),
     "response.schema.json": (Response, "serialization"),
     "stage.schema.json": (Stage, "validation"),
+    # What a stages file's `stages:` entries and Galileo's create_stage bodies hold.
+    "stage-definition.schema.json": (StageDefinition, "validation"),
     "stage-state.schema.json": (StageState, "validation"),
+    "project.schema.json": (Project, "validation"),
     "notification.schema.json": (Delivery, "serialization"),
 }
 

@@ -39,6 +39,12 @@ class ActionResult(_Out):
 
 
 class StageMetadata(_Out):
+    """The stage that answered. Every field is filled in every Response (Galileo's typed
+    InvokeResponse requires them): for a stage or version that is not registered, the best known
+    values (the stage's, or the ids the request gives or its names derive), version 0 when no
+    such version exists and an empty name for an unknown stage id. Nullable only so that records
+    of other producers still read."""
+
     project_id: uuid.UUID | None = None
     stage_id: uuid.UUID | None = None
     stage_name: str | None = None

@@ -7,7 +7,12 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from worker.contract.rules import Ruleset
+from worker.contract.rules import (
+    RULESETS_ALIASES,
+    Ruleset,
+    document_rulesets_alias,
+    one_rulesets_key,
+)
 from worker.contract.statuses import StageType
 
 # Ids are derived from names so every worker, CLI and in-process API computes the same id for the
@@ -36,7 +41,12 @@ def stage_id_for(project_id: uuid.UUID, stage_name: str) -> uuid.UUID:
 class StageDefinition(BaseModel):
     """What a governance team writes: Galileo's `create_stage` fields."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        populate_by_name=True,
+        json_schema_extra=document_rulesets_alias,
+    )
 
     name: Name
     project_name: Name | None = None
@@ -44,7 +54,14 @@ class StageDefinition(BaseModel):
     description: str | None = None
     type: StageType = StageType.LOCAL
     paused: bool = False
-    prioritized_rulesets: list[Ruleset] | None = None
+    prioritized_rulesets: list[Ruleset] | None = Field(
+        default=None,
+        validation_alias=RULESETS_ALIASES,
+        description="A central stage's rulesets, highest priority first (alias `rulesets`, "
+        "as galileo-protect's create_stage sends them). Local stages take none.",
+    )
+
+    _one_rulesets_key = model_validator(mode="before")(one_rulesets_key)
 
     @model_validator(mode="after")
     def _rulesets_match_type(self) -> Self:
@@ -79,6 +96,24 @@ class Stage(BaseModel):
                 "prioritized_rulesets: a local stage carries no rulesets; requests bring them"
             )
         return self
+
+
+# protect-worker has no user accounts, but Galileo's StageDB requires `created_by` (the id of the
+# user who created the stage): stages the management API returns carry this fixed id, which
+# stands for the service itself. Its own namespace, so no project name can derive the same id.
+SERVICE_USER_ID = _name_id(uuid.UUID("5d0c1f6e-8a47-4b8e-9d1a-3e6f2b7c9a01"), "protect-worker")
+
+
+class StageResponse(Stage):
+    """A stage version as the management API returns it (`create_stage`, `get_stage`, ...): the
+    stage record plus Galileo's `created_by`, so galileo-core's StageDB and galileo-protect's
+    StageResponse validate it. Returned in-process only; never written to a topic."""
+
+    created_by: uuid.UUID = SERVICE_USER_ID
+
+    @classmethod
+    def of(cls, stage: Stage) -> StageResponse:
+        return cls.model_validate(dict(stage))
 
 
 class StageState(BaseModel):

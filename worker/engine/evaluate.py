@@ -56,7 +56,8 @@ class _Job:
     request: Request
     resolution: Resolution
     received_at: int
-    deadline: float  # perf_counter() seconds
+    started: float  # perf_counter() seconds
+    deadline: float  # perf_counter() seconds; -inf..+inf (Galileo allows any timeout)
     # canonical metric name -> computation; wire name (as written in rules) -> canonical name
     computations: dict[str, _Computation] = field(default_factory=dict)
     canonical: dict[str, str] = field(default_factory=dict)
@@ -96,7 +97,7 @@ class Evaluator:
         states: list[_Job] = []
         batches: dict[str, _Batch] = {}
         for request, resolution in jobs:
-            job = _Job(request, resolution, received_at, started + request.timeout)
+            job = _Job(request, resolution, received_at, started, started + request.timeout)
             states.append(job)
             if resolution.outcome is None:
                 self._plan(job, batches)
@@ -154,8 +155,11 @@ class Evaluator:
         pending = [tasks[name] for name in job.computations if name in tasks]
         if pending:
             remaining = job.deadline - time.perf_counter()
-            await asyncio.wait(pending, timeout=max(remaining, 0.0))
-            elapsed = time.perf_counter() - (job.deadline - job.request.timeout)
+            # timeout <= 0 waits for nothing; +inf waits for everything.
+            await asyncio.wait(
+                pending, timeout=None if remaining == math.inf else max(remaining, 0.0)
+            )
+            elapsed = time.perf_counter() - job.started
             for computation in job.computations.values():
                 if computation.status is None:
                     computation.status = MetricStatus.TIMEOUT
@@ -217,7 +221,6 @@ class Evaluator:
             else:
                 status = ExecutionStatus.NOT_TRIGGERED
 
-        stage = resolution.stage
         response_at = time.time_ns()
         return Response.model_validate(
             {
@@ -230,13 +233,7 @@ class Evaluator:
                     "execution_time": (response_at - job.received_at) / _NS_PER_S,
                 },
                 "action_result": {"type": action_type, "value": action_value},
-                "stage_metadata": {
-                    "project_id": stage.project_id if stage else request.project_id,
-                    "stage_id": stage.id if stage else request.stage_id,
-                    "stage_name": stage.name if stage else request.stage_name,
-                    "stage_version": stage.version if stage else request.stage_version,
-                    "stage_type": stage.type if stage else None,
-                },
+                "stage_metadata": resolution.metadata(),
                 "ruleset_results": ruleset_results,
                 "metric_results": {
                     wire: _metric_output(job.computations[canonical])

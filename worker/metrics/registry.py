@@ -19,6 +19,132 @@ GALILEO_ALIASES: dict[str, str] = {
     "output_sexism": "output_sexist",
     "tone": "output_tone",
     "context_adherence_luna": "context_adherence",
+    # galileo-core's older scorer name for Luna context adherence.
+    "adherence_nli": "context_adherence",
+    # Galileo's small-model (Luna) variants: what Protect runs, and what our local models are.
+    "completeness_luna": "completeness",
+    "prompt_injection_luna": "prompt_injection",
+    "input_toxicity_luna": "input_toxicity",
+    "output_toxicity_luna": "output_toxicity",
+    "input_sexist_luna": "input_sexist",
+    "output_sexist_luna": "output_sexist",
+    "input_sexism_luna": "input_sexist",
+    "output_sexism_luna": "output_sexist",
+}
+
+# Galileo metric and scorer names (galileo-core's ScorerName and legacy Scorers, galileo's
+# CoreScorerName) that no scorer here computes, with the reason. A rule naming one is refused at
+# registration with that reason rather than as a typo; tests/galileo compares this list with the
+# installed packages' enums, so a name Galileo adds is noticed.
+_AGENT_TRACE = (
+    "an agentic metric: it needs the agent's trace (steps, tool calls and their results) and "
+    "an LLM judge, while a payload holds one input and one output"
+)
+_SESSION = "a session metric: it needs the whole multi-turn conversation and an LLM judge"
+_CHUNKS = (
+    "a retrieval metric: it needs the retrieved chunks as separate documents (and their "
+    "ranking), while a payload carries one context text"
+)
+_REFERENCE = "a reference-based metric: it needs a ground-truth answer, which payloads do not carry"
+_JUDGE = (
+    "an LLM-judge metric: it needs world knowledge or the application's instructions, which "
+    "only a large model judging the output has"
+)
+_SQL = "a text-to-SQL metric: it needs the generated query, the database schema and an LLM judge"
+_LOGPROBS = "it needs the generating model's token log-probabilities"
+_MULTIMODAL = "a multimodal metric: it needs image or audio input, while payloads are text"
+
+# LLM-judge (`_gpt`, "plus") variants of metrics we do compute, with the name to use instead.
+_LLM_JUDGE_OF: dict[str, str] = {
+    "input_pii_gpt": "input_pii",
+    "output_pii_gpt": "output_pii",
+    "input_tone_gpt": "input_tone",
+    "output_tone_gpt": "output_tone",
+    "input_toxicity_gpt": "input_toxicity",
+    "output_toxicity_gpt": "output_toxicity",
+    "toxicity_gpt": "output_toxicity",
+    "input_sexist_gpt": "input_sexist",
+    "output_sexist_gpt": "output_sexist",
+    "sexist_gpt": "output_sexist",
+    "prompt_injection_gpt": "prompt_injection",
+    "completeness_gpt": "completeness",
+    "context_adherence_gpt": "context_adherence",
+    "groundedness": "context_adherence",
+}
+
+GALILEO_NOT_COMPUTED: dict[str, str] = {
+    **{
+        name: f"the LLM-judge variant of {ours!r}, which this project computes with a local "
+        f"model: use {ours!r}"
+        for name, ours in _LLM_JUDGE_OF.items()
+    },
+    **dict.fromkeys(
+        [
+            "action_advancement",
+            "action_advancement_luna",
+            "action_completion",
+            "action_completion_luna",
+            "agent_efficiency",
+            "agent_flow",
+            "agentic_session_success",
+            "agentic_session_success_gpt",
+            "agentic_workflow_success",
+            "agentic_workflow_success_gpt",
+            "reasoning_coherence",
+            "tool_error_rate",
+            "tool_error_rate_gpt",
+            "tool_error_rate_luna",
+            "tool_selection_quality",
+            "tool_selection_quality_gpt",
+            "tool_selection_quality_luna",
+        ],
+        _AGENT_TRACE,
+    ),
+    **dict.fromkeys(
+        ["conversation_quality", "interruption_detection", "user_intent_change"], _SESSION
+    ),
+    **dict.fromkeys(
+        [
+            "chunk_attribution_utilization",
+            "chunk_attribution_utilization_gpt",
+            "chunk_attribution_utilization_luna",
+            "chunk_attribution_utilization_nli",
+            "chunk_relevance",
+            "chunk_relevance_luna",
+            "context_precision",
+            "context_relevance",
+            "context_relevance_luna",
+            "precision_at_k",
+        ],
+        _CHUNKS,
+    ),
+    **dict.fromkeys(["bleu", "ground_truth_adherence", "rouge"], _REFERENCE),
+    **dict.fromkeys(["correctness", "factuality", "instruction_adherence"], _JUDGE),
+    **dict.fromkeys(["sql_adherence", "sql_correctness", "sql_efficiency", "sql_injection"], _SQL),
+    **dict.fromkeys(["prompt_perplexity", "uncertainty"], _LOGPROBS),
+    **dict.fromkeys(
+        [
+            "action_completion_audio",
+            "action_completion_vision",
+            "context_adherence_audio",
+            "context_adherence_vision",
+            "correctness_audio",
+            "correctness_vision",
+            "ground_truth_adherence_audio",
+            "ground_truth_adherence_vision",
+            "input_toxicity_audio",
+            "input_toxicity_vision",
+            "output_toxicity_audio",
+            "output_toxicity_vision",
+            "reasoning_coherence_audio",
+            "reasoning_coherence_vision",
+            "user_intent_change_audio",
+            "user_intent_change_vision",
+            "visual_fidelity",
+            "visual_quality",
+        ],
+        _MULTIMODAL,
+    ),
 }
 
 _SCORE_OPERATORS = frozenset(
@@ -46,7 +172,7 @@ def can_trigger(kind: ValueKind, operator: RuleOperator, target: TargetValue) ->
             return isinstance(target, str)
         return operator is RuleOperator.ANY and isinstance(target, list)
     if operator in (RuleOperator.EMPTY, RuleOperator.NOT_EMPTY):
-        return True
+        return target is None  # galileo-core: only without a target
     if operator is RuleOperator.CONTAINS:
         return isinstance(target, str)
     return operator in (RuleOperator.ALL, RuleOperator.ANY) and isinstance(target, list)
@@ -86,7 +212,9 @@ class MetricRegistry:
     def resolve(self, name: str, *, field: str | None = None) -> Scorer:
         scorer = self._scorers.get(self.canonical(name))
         if scorer is None:
-            raise UnknownMetricError(name, self.names(), field=field)
+            raise UnknownMetricError(
+                name, self.names(), field=field, not_computed=GALILEO_NOT_COMPUTED.get(name)
+            )
         return scorer
 
     def names(self) -> list[str]:
@@ -118,6 +246,15 @@ class MetricRegistry:
                             f"whose value is {_kind_phrase(scorer.kind)}",
                         )
                     )
+                odd = _non_label_items(scorer, rule.target_value)
+                if odd:
+                    warnings.append(
+                        StageWarning(
+                            f"{where}.target_value",
+                            f"{', '.join(map(repr, odd))} in the list are not labels: "
+                            f"{rule.metric!r} values never equal them",
+                        )
+                    )
                 unknown = _unknown_labels(scorer, rule.target_value)
                 if unknown:
                     warnings.append(
@@ -144,3 +281,10 @@ def _unknown_labels(scorer: Scorer, target: TargetValue) -> list[str]:
     targets = target if isinstance(target, list) else [target]
     vocabulary = set(scorer.labels)
     return [t for t in targets if isinstance(t, str) and t not in vocabulary]
+
+
+def _non_label_items(scorer: Scorer, target: TargetValue) -> list[object]:
+    """Items of a list target that are not strings: a label can never equal them."""
+    if scorer.kind is ValueKind.SCORE or not isinstance(target, list):
+        return []
+    return [t for t in target if not isinstance(t, str)]

@@ -4,12 +4,18 @@ Records (key -> value, header `protect-record` = the record type):
 
     <stage_id>/v<version>  ->  Stage JSON        (schemas/stage.schema.json), one per version
     <stage_id>/state       ->  StageState JSON   (schemas/stage-state.schema.json)
+    project/<project_id>   ->  Project JSON      (schemas/project.schema.json), one per project
 
 One key per version means compaction never removes a version (older versions stay invocable by
 `stage_version`); one key per stage for the state means compaction keeps exactly the latest pause
 state. A version record also carries the pause state at the time it was written, so the last
 record of a stage, version or state, says whether the stage is paused; replaying the topic in
 order therefore ends in the current state, before and after compaction.
+
+A project record is written once, by `create_project` (projects are never renamed). Projects
+also exist without one: topics written before project records existed, and stages applied from
+files, name their projects only in their stage records, and readers infer the project from those
+(StageRegistry.projects). Workers older than project records skip them with a logged warning.
 
 Every record of a stage goes to one partition, so a stage's records are read in write order even
 on a topic someone created with several partitions.
@@ -25,6 +31,7 @@ import time
 import traceback
 import uuid
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Self, TypeVar
@@ -34,6 +41,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ValidationError
 
+from worker.contract.project import Project
 from worker.contract.stage import Stage, StageDefinition, StageState
 from worker.contract.validation import describe
 from worker.errors import (
@@ -79,6 +87,11 @@ def stage_topic_spec(topic: str, replication: int = 1) -> TopicSpec:
 class RecordType(enum.StrEnum):
     STAGE_VERSION = "stage-version"
     STAGE_STATE = "stage-state"
+    PROJECT = "project"
+
+
+# The first segment of a project record's key; stage keys start with the stage's UUID instead.
+PROJECT_KEY_PREFIX = "project"
 
 
 def version_key(stage_id: uuid.UUID, version: int) -> bytes:
@@ -89,24 +102,34 @@ def state_key(stage_id: uuid.UUID) -> bytes:
     return f"{stage_id}/state".encode()
 
 
+def project_key(project_id: uuid.UUID) -> bytes:
+    return f"{PROJECT_KEY_PREFIX}/{project_id}".encode()
+
+
 class _BadRecord(Exception):
     """A record that is skipped; the message is the logged reason (never payload text)."""
 
 
+_KEY_FORMS = "<stage_id>/v<version>, <stage_id>/state or project/<project_id>"
+
+
 def _parse_key(key: bytes | None) -> tuple[RecordType, uuid.UUID, int | None]:
-    """The key alone decides a record's type: it is what compaction acts on."""
+    """The key alone decides a record's type: it is what compaction acts on. Returns the type,
+    the stage's (or the project's) id and the version number of a version record."""
     if key is None:
         raise _BadRecord("record without a key")
     try:
         head, _, tail = key.decode("ascii").partition("/")
+        if head == PROJECT_KEY_PREFIX:
+            return RecordType.PROJECT, uuid.UUID(tail), None
         stage_id = uuid.UUID(head)
     except (UnicodeDecodeError, ValueError):
-        raise _BadRecord("key is not <stage_id>/v<version> or <stage_id>/state") from None
+        raise _BadRecord(f"key is not {_KEY_FORMS}") from None
     if tail == "state":
         return RecordType.STAGE_STATE, stage_id, None
     if tail.startswith("v") and tail[1:].isdigit() and int(tail[1:]) >= 1:
         return RecordType.STAGE_VERSION, stage_id, int(tail[1:])
-    raise _BadRecord("key is not <stage_id>/v<version> or <stage_id>/state")
+    raise _BadRecord(f"key is not {_KEY_FORMS}")
 
 
 def _decode(model: type[_M], value: bytes) -> _M:
@@ -153,6 +176,10 @@ class StageFollower(StartStop):
         # State records of stages not seen yet (possible only if a foreign writer spread a
         # stage's records over partitions); applied when the stage's first version arrives.
         self._pending_states: dict[uuid.UUID, StageState] = {}
+        # partition -> offset after the last record handled (applied or skipped), for writers
+        # waiting until their own records have reached this follower's registry.
+        self._next_offsets: dict[int, int] = {}
+        self._progress = asyncio.Condition()
 
     @property
     def caught_up(self) -> bool:
@@ -206,6 +233,24 @@ class StageFollower(StartStop):
             f"({self._describe_targets()})"
         )
 
+    async def wait_applied(
+        self, written: Mapping[int, int], timeout: float = CATCH_UP_TIMEOUT_S
+    ) -> None:
+        """Return once the records at these offsets (partition -> offset) have been handled, so
+        the registry reflects them: how a writer reads its own writes through this follower."""
+
+        def reached() -> bool:
+            return all(self._next_offsets.get(p, 0) > offset for p, offset in written.items())
+
+        async with self._progress:
+            try:
+                await asyncio.wait_for(self._progress.wait_for(reached), timeout)
+            except TimeoutError:
+                raise BrokerError(
+                    f"stage topic {self.topic!r}: written records not read back within "
+                    f"{timeout:g} s"
+                ) from None
+
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
@@ -225,6 +270,12 @@ class StageFollower(StartStop):
                 for records in batches.values():
                     for record in records:
                         self._apply(record)
+                if batches:
+                    async with self._progress:
+                        for records in batches.values():
+                            last = records[-1]
+                            self._next_offsets[last.partition] = last.offset + 1
+                        self._progress.notify_all()
                 if not self._caught_up.is_set() and await self._reached_targets(consumer):
                     self._caught_up.set()
                     (log.info if self.announce else log.debug)(
@@ -277,7 +328,13 @@ class StageFollower(StartStop):
     def _apply_record(self, record: ConsumerRecord[bytes, bytes]) -> None:
         kind, stage_id, version = _parse_key(record.key)
         if record.value is None:
-            raise _BadRecord("tombstone: deleting a stage is not supported")
+            raise _BadRecord("tombstone: deleting a stage or project is not supported")
+        if kind is RecordType.PROJECT:
+            project = _decode(Project, record.value)
+            if project.id != stage_id:
+                raise _BadRecord("id differs from the key's")
+            self.registry.put_project(project)  # raises StageDefinitionError on a name clash
+            return
         if kind is RecordType.STAGE_STATE:
             state = _decode(StageState, record.value)
             if state.stage_id != stage_id:
@@ -350,6 +407,12 @@ class PauseResult:
     changed: bool  # False: the stage already was in that state (nothing was written)
 
 
+@dataclass(frozen=True, slots=True)
+class ProjectResult:
+    project: Project
+    created: bool  # False: the project already had a record (nothing was written)
+
+
 class StageAdmin(StartStop):
     """The write side (the `protect stages` commands): a snapshot of the topic plus our writes.
 
@@ -376,6 +439,8 @@ class StageAdmin(StartStop):
         self._partitions: builtins.list[int] = []
         # Set when a write failed after the local registry took it: re-read before the next one.
         self._stale = False
+        # partition -> offset of the last record this admin wrote (to wait for it elsewhere).
+        self.written: dict[int, int] = {}
 
     async def start(self) -> Self:
         # One partition: registry writes are rare governance actions, so throughput is moot, and
@@ -465,14 +530,17 @@ class StageAdmin(StartStop):
         return result
 
     async def pause(self, name: str, project: str | None = None) -> PauseResult:
-        return await self._set_paused(name, project, paused=True)
+        await self._fresh()
+        return await self.set_paused(self.show(name, project).id, paused=True)
 
     async def resume(self, name: str, project: str | None = None) -> PauseResult:
-        return await self._set_paused(name, project, paused=False)
+        await self._fresh()
+        return await self.set_paused(self.show(name, project).id, paused=False)
 
-    async def _set_paused(self, name: str, project: str | None, *, paused: bool) -> PauseResult:
+    async def set_paused(self, stage_id: uuid.UUID, paused: bool) -> PauseResult:
+        """Pause or resume a stage (every version); nothing is written if it already is so."""
         registry = await self._fresh()
-        stage = self.show(name, project)
+        stage = registry.get(stage_id=stage_id)
         if stage.paused == paused:
             return PauseResult(stage, changed=False)
         state = StageState(stage_id=stage.id, paused=paused, updated_at=time.time_ns())
@@ -481,16 +549,34 @@ class StageAdmin(StartStop):
         )
         return PauseResult(registry.set_paused(stage.id, paused), changed=True)
 
+    async def create_project(self, name: str) -> ProjectResult:
+        """Write a record for the project of this name, unless it has one.
+
+        A project known only from its stages' records gets its record here, with the id those
+        stages carry.
+        """
+        registry = await self._fresh()
+        project = registry.new_project(name)
+        if registry.has_project_record(project.id):
+            return ProjectResult(project, created=False)
+        await self._publish(
+            project.id,
+            project_key(project.id),
+            project.model_dump_json().encode(),
+            RecordType.PROJECT,
+        )
+        return ProjectResult(registry.put_project(project), created=True)
+
     async def _publish(
-        self, stage_id: uuid.UUID, key: bytes, value: bytes, kind: RecordType
+        self, entity_id: uuid.UUID, key: bytes, value: bytes, kind: RecordType
     ) -> None:
         """Write one record and wait for the broker's acknowledgement."""
         if self._producer is None:
             raise RuntimeError("StageAdmin used before start()")
         # A stage's records share a partition, so they are read in the order they were written.
-        partition = self._partitions[zlib.crc32(stage_id.bytes) % len(self._partitions)]
+        partition = self._partitions[zlib.crc32(entity_id.bytes) % len(self._partitions)]
         try:
-            await self._producer.send_and_wait(
+            written = await self._producer.send_and_wait(
                 self.topic,
                 value,
                 key=key,
@@ -499,6 +585,7 @@ class StageAdmin(StartStop):
             )
         except KafkaError as exc:
             raise BrokerError(f"cannot write to stage topic {self.topic!r}: {exc}") from exc
+        self.written[written.partition] = written.offset
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -510,17 +597,7 @@ class StageAdmin(StartStop):
         return holders[0] if len(holders) == 1 else self.default_project
 
     def show(self, name: str, project: str | None = None, version: int | None = None) -> Stage:
-        registry = self.registry
-        project = self.project_of(name, project)
-        try:
-            return registry.get(stage_name=name, project_name=project, version=version)
-        except StageNotFoundError as exc:
-            holders = [p for p in registry.projects_with(name) if p != project]
-            if holders:
-                raise StageNotFoundError(
-                    f"{exc}; it exists in project(s) {', '.join(holders)} (name one)"
-                ) from exc
-            raise
+        return self.registry.get_named(name, self.project_of(name, project), version=version)
 
     def history(self, name: str, project: str | None = None) -> builtins.list[Stage]:
         return self.registry.history(self.show(name, project).id)
@@ -528,3 +605,7 @@ class StageAdmin(StartStop):
     def list(self) -> builtins.list[Stage]:
         """The latest version of every stage, by project then name."""
         return sorted(self.registry.latest(), key=lambda s: (s.project_name or "", s.name))
+
+    def projects(self) -> builtins.list[Project]:
+        """Every project: those with a record and those only stage records name."""
+        return self.registry.projects()

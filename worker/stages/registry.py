@@ -1,7 +1,11 @@
 """The stage registry: projects, stages and their immutable versions, in memory.
 
-Every source of stages (a stages file now, the compacted Kafka topic later) feeds this one
-structure, and every consumer (in-process API, CLI, worker) reads it.
+Every source of stages (a stages file, the compacted Kafka topic, the management API) feeds this
+one structure, and every consumer (in-process API, CLI, worker) reads it.
+
+A project exists when it has a record (`create_project`, or a `project/<id>` record read from the
+topic) or when a stage names it: stage files, invocations that create local stages and registry
+topics written before project records existed name projects only through their stages.
 """
 
 from __future__ import annotations
@@ -11,10 +15,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from worker.contract.project import Project
 from worker.contract.request import Request
 from worker.contract.stage import Stage, StageDefinition, project_id_for, stage_id_for
 from worker.contract.statuses import StageType
-from worker.errors import StageDefinitionError, StageNotFoundError
+from worker.errors import ProjectNotFoundError, StageDefinitionError, StageNotFoundError
 from worker.metrics.registry import MetricRegistry, StageWarning
 
 # Galileo needs a project for every stage; a stage named without one lands here.
@@ -51,7 +56,8 @@ class StageRegistry:
         self._lock = threading.Lock()
         self._stages: dict[uuid.UUID, _Entry] = {}
         self._by_name: dict[tuple[uuid.UUID, str], uuid.UUID] = {}
-        self._projects: dict[str, uuid.UUID] = {}
+        self._projects: dict[str, uuid.UUID] = {}  # name -> id, of records and of stages
+        self._project_records: dict[uuid.UUID, Project] = {}
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -129,6 +135,39 @@ class StageRegistry:
             entry.paused = paused
             return self._view(entry, entry.versions[-1])
 
+    def put_project(self, project: Project) -> Project:
+        """Register a project record (created here or read from the registry topic).
+
+        Idempotent: the record already held for that id is kept and returned. A name keeps the id
+        it was first seen with, so a record giving a known name another id is refused.
+        """
+        with self._lock:
+            held = self._project_records.get(project.id)
+            if held is not None:
+                if held.name != project.name:
+                    raise StageDefinitionError(
+                        f"project {project.id} is named {held.name!r}; projects are not renamed",
+                        field="name",
+                    )
+                return held
+            known = self._projects.get(project.name)
+            if known is not None and known != project.id:
+                raise StageDefinitionError(
+                    f"project {project.name!r} already has id {known}", field="id"
+                )
+            self._project_records[project.id] = project
+            self._projects[project.name] = project.id
+            return project
+
+    def new_project(self, name: str) -> Project:
+        """The record `put_project` would keep for a project of this name (not registered yet):
+        the id the name already has, else the name-derived one."""
+        with self._lock:
+            project_id = self._projects.get(name) or project_id_for(name)
+            return self._project_records.get(project_id) or Project(
+                id=project_id, name=name, created_at=time.time_ns()
+            )
+
     def create_local(
         self,
         stage_name: str,
@@ -181,6 +220,31 @@ class StageRegistry:
                 )
             return self._view(entry, stage)
 
+    def get_named(
+        self,
+        stage_name: str,
+        project_name: str,
+        *,
+        project_id: uuid.UUID | None = None,
+        version: int | None = None,
+    ) -> Stage:
+        """`get` by name in a project (by id when given, else by name); not found, the error
+        names the other projects that hold a stage of that name."""
+        try:
+            return self.get(
+                stage_name=stage_name,
+                project_id=project_id,
+                project_name=project_name,
+                version=version,
+            )
+        except StageNotFoundError as exc:
+            holders = [p for p in self.projects_with(stage_name) if p != project_name]
+            if holders:
+                raise StageNotFoundError(
+                    f"{exc}; it exists in project(s) {', '.join(holders)} (name one)"
+                ) from exc
+            raise
+
     def get_for(self, request: Request) -> Stage:
         return self.get(
             stage_id=request.stage_id,
@@ -201,6 +265,44 @@ class StageRegistry:
         with self._lock:
             return [self._view(e, e.versions[-1]) for e in self._stages.values()]
 
+    def projects(self) -> list[Project]:
+        """Every project, by name: the records, then the projects only stages name (named by
+        their stages' project name, else by id; created when their first stage was)."""
+        with self._lock:
+            found = dict(self._project_records)
+            names = {project_id: name for name, project_id in self._projects.items()}
+            for entry in self._stages.values():
+                first = entry.versions[0]
+                if first.project_id in self._project_records:
+                    continue
+                seen = found.get(first.project_id)
+                if seen is None or first.created_at < seen.created_at:
+                    found[first.project_id] = Project(
+                        id=first.project_id,
+                        name=names.get(first.project_id, str(first.project_id)),
+                        created_at=first.created_at,
+                    )
+            return sorted(found.values(), key=lambda p: (p.name, str(p.id)))
+
+    def project(
+        self, *, project_id: uuid.UUID | None = None, project_name: str | None = None
+    ) -> Project:
+        """A project by id (which wins when both are given, as in Galileo) or by name."""
+        if project_id is None and project_name is None:
+            raise ProjectNotFoundError("project_id or project_name is required")
+        for project in self.projects():
+            if project_id is not None:
+                if project.id == project_id:
+                    return project
+            elif project.name == project_name:
+                return project
+        where = f"with id {project_id}" if project_id is not None else repr(project_name)
+        raise ProjectNotFoundError(f"no project {where}")
+
+    def has_project_record(self, project_id: uuid.UUID) -> bool:
+        with self._lock:
+            return project_id in self._project_records
+
     def projects_with(self, stage_name: str) -> list[str]:
         """Names of the projects that hold a stage of this name (for CLI convenience)."""
         with self._lock:
@@ -211,6 +313,12 @@ class StageRegistry:
                     if e.versions[-1].name == stage_name
                 }
             )
+
+    def project_id(self, project_id: uuid.UUID | None, project_name: str | None) -> uuid.UUID:
+        """The id of a project given by id or name (the default project when neither): the id
+        registered for the name, else the one derived from it."""
+        with self._lock:
+            return self._project(project_id, project_name)[0]
 
     # -- helpers ------------------------------------------------------------------------------
 
