@@ -18,14 +18,14 @@ from worker.settings import Settings
 
 # One module per detector family, each with `evaluate(datasets, limit) -> list[EvalRow]`.
 FAMILIES: dict[str, str] = {
-    "language": "worker.metrics.eval_language",
-    "adherence": "worker.metrics.eval_adherence",
-    "tone": "worker.metrics.eval_tone",
-    "pii": "worker.metrics.eval_pii",
-    "secrets": "worker.metrics.eval_secrets",
-    "injection": "worker.metrics.eval_injection",
-    "toxicity": "worker.metrics.eval_toxicity",
-    "sexism": "worker.metrics.eval_sexism",
+    "language": "worker.metrics.evaluation.language",
+    "adherence": "worker.metrics.evaluation.adherence",
+    "tone": "worker.metrics.evaluation.tone",
+    "pii": "worker.metrics.evaluation.pii",
+    "secrets": "worker.metrics.evaluation.secrets",
+    "injection": "worker.metrics.evaluation.injection",
+    "toxicity": "worker.metrics.evaluation.toxicity",
+    "sexism": "worker.metrics.evaluation.sexism",
 }
 
 

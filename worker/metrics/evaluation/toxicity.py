@@ -14,7 +14,7 @@ from pathlib import Path
 from worker.metrics.base import Scorer
 from worker.metrics.evaluation import EvalRow
 from worker.metrics.toxicity import HEAD
-from worker.metrics.training import evaluate_head
+from worker.metrics.training.heads import evaluate_head
 
 METRIC = "toxicity"
 
