@@ -65,6 +65,14 @@ class EvalRow:
     auc: float | None = None
     note: str = ""
     extra: dict[str, float] = field(default_factory=dict)
+    # 95 % intervals (realistic corpus rows): of F1 (or accuracy) and of AUC.
+    f1_ci: tuple[float, float] | None = None
+    auc_ci: tuple[float, float] | None = None
+    # Score metrics: expected calibration error, and the lowest thresholds (`gte t`) reaching
+    # 90 % and 95 % precision on these rows.
+    ece: float | None = None
+    threshold_p90: float | None = None
+    threshold_p95: float | None = None
 
 
 def binary_scores(truth: Sequence[bool], predicted: Sequence[bool]) -> tuple[float, float, float]:
