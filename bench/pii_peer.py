@@ -10,7 +10,7 @@ loads it (Presidio's default, `en_core_web_lg`, is not installed and would be do
 
 For each detector the table gives:
 
-- quality on the rows `protect eval` uses (`worker/metrics/eval_pii.py`: the test templates of
+- quality on the rows `protect eval` uses (`worker/metrics/evaluation/pii.py`: the test templates of
   `pii_presidio_synthetic`, the test split of CLINC150), scored by `eval_pii.evaluate` itself:
   precision / recall / F1 pooled over the structured labels and over names and addresses, and the
   share of benign queries given any label. Presidio's entities are mapped onto Galileo's labels by
@@ -192,7 +192,7 @@ class PresidioDetector:
 
 
 def presidio_labels(text: str, results: Sequence[RecognizerResult], threshold: float) -> list[str]:
-    from worker.metrics.eval_pii import truth_labels
+    from worker.metrics.evaluation.pii import truth_labels
 
     label_of = presidio_label_map()
     labels: set[str] = set()
@@ -262,8 +262,8 @@ def run_child(which: str, limit: int | None) -> None:
         "rss_load_mib": _rss_mib(),
     }
     # Imported only now, so that the Presidio process's RSS above holds none of our modules.
-    from worker.metrics import eval_pii
     from worker.metrics.evaluation import datasets_dir
+    from worker.metrics.evaluation import pii as eval_pii
 
     variants: dict[str, list[EvalRow]] = {}
     if presidio is None:
@@ -374,7 +374,7 @@ def render(
     reports: dict[str, dict[str, Any]], timings: dict[str, Timings], args: argparse.Namespace
 ) -> str:
     from bench.metrics import BATCH, LONG, SHORT, percentile
-    from worker.metrics.eval_pii import METRIC
+    from worker.metrics.evaluation.pii import METRIC
     from worker.metrics.pii import PII_LABELS
 
     variants = {"ours": "ours"} | dict.fromkeys(PRESIDIO_THRESHOLDS, "presidio")

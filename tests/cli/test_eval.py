@@ -48,7 +48,7 @@ def test_eval_without_datasets_says_where_it_looked(tmp_path: Path) -> None:
 def test_train_reproduces_the_committed_adherence_head(tmp_path: Path) -> None:
     out = tmp_path / "card.json"
     result = subprocess.run(
-        [sys.executable, "-m", "worker.metrics.train_adherence", "--out", str(out)],
+        [sys.executable, "-m", "worker.metrics.training.adherence", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=300,

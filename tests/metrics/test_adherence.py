@@ -11,7 +11,7 @@ from worker import Payload, Request
 from worker.engine.evaluate import Evaluator
 from worker.metrics.adherence import Completeness, ContextAdherence, adherence, completeness
 from worker.metrics.builtin import default_registry
-from worker.metrics.eval_adherence import roc_auc
+from worker.metrics.evaluation.adherence import roc_auc
 from worker.runtime import Protect
 from worker.stages.registry import StageRegistry
 

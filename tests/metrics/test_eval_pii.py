@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from worker.metrics import eval_pii
 from worker.metrics.evaluation import datasets_dir, read_jsonl
+from worker.metrics.evaluation import pii as eval_pii
 from worker.metrics.pii import PII_LABELS
 
 

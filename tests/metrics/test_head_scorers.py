@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from worker.contract.rules import MetricValue
-from worker.metrics import eval_sexism, eval_toxicity
 from worker.metrics.base import Execution, PayloadField, Scorer, ValueKind
 from worker.metrics.evaluation import EvalRow, datasets_dir
+from worker.metrics.evaluation import sexism as eval_sexism
+from worker.metrics.evaluation import toxicity as eval_toxicity
 from worker.metrics.heads import HeadScorer
 from worker.metrics.sexism import InputSexist, OutputSexist
 from worker.metrics.toxicity import InputToxicity, OutputToxicity

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from worker.metrics.base import Execution, PayloadField, Scorer, ValueKind
-from worker.metrics.eval_secrets import evaluate, synthetic_examples
 from worker.metrics.evaluation import datasets_dir
+from worker.metrics.evaluation.secrets import evaluate, synthetic_examples
 from worker.metrics.secrets import (
     GENERIC_MIN_ENTROPY,
     SECRET_LABELS,

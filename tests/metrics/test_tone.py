@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from worker.metrics import train_tone
 from worker.metrics.base import ValueKind
 from worker.metrics.builtin import default_registry
 from worker.metrics.embedding import EMBEDDING_DIM, MODEL_SHA256
-from worker.metrics.eval_tone import tone_scores
+from worker.metrics.evaluation.tone import tone_scores
 from worker.metrics.tone import (
     MODEL,
     TONES,
@@ -23,6 +22,7 @@ from worker.metrics.tone import (
     tone_of,
     tones_of,
 )
+from worker.metrics.training import tone as train_tone
 
 
 def test_vocabulary_and_declarations() -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from worker.metrics import training
 from worker.metrics.embedding import Embedder
 from worker.metrics.evaluation import datasets_dir
 from worker.metrics.heads import LinearHead, head_paths
+from worker.metrics.training import heads as training
 
 # Rows per split and source: ~170 texts to embed per run (~1.5 s on one core).
 LIMIT = 12

@@ -1,4 +1,9 @@
-"""`protect eval`: detector quality on labelled data that training never saw."""
+"""`protect eval`: detector quality on labelled data that training never saw.
+
+Two suites per family, printed side by side: the public datasets' test splits
+(`evaluate(datasets, limit)`) and the realistic corpus's test half (`evaluate_realistic(corpus,
+half, limit)`, evals/), with 95 % intervals, calibration and operating thresholds.
+"""
 
 from __future__ import annotations
 
@@ -13,19 +18,21 @@ from typing import Any
 
 from worker.metrics.backends.scorer import BackendScorer
 from worker.metrics.evaluation import EvalRow, datasets_dir
+from worker.metrics.evaluation.corpus import corpus_dir
 from worker.runtime import Protect
 from worker.settings import Settings
 
-# One module per detector family, each with `evaluate(datasets, limit) -> list[EvalRow]`.
+# One module per detector family, each with `evaluate(datasets, limit) -> list[EvalRow]` and,
+# where the realistic corpus covers it, `evaluate_realistic(corpus, half, limit)`.
 FAMILIES: dict[str, str] = {
-    "language": "worker.metrics.eval_language",
-    "adherence": "worker.metrics.eval_adherence",
-    "tone": "worker.metrics.eval_tone",
-    "pii": "worker.metrics.eval_pii",
-    "secrets": "worker.metrics.eval_secrets",
-    "injection": "worker.metrics.eval_injection",
-    "toxicity": "worker.metrics.eval_toxicity",
-    "sexism": "worker.metrics.eval_sexism",
+    "language": "worker.metrics.evaluation.language",
+    "adherence": "worker.metrics.evaluation.adherence",
+    "tone": "worker.metrics.evaluation.tone",
+    "pii": "worker.metrics.evaluation.pii",
+    "secrets": "worker.metrics.evaluation.secrets",
+    "injection": "worker.metrics.evaluation.injection",
+    "toxicity": "worker.metrics.evaluation.toxicity",
+    "sexism": "worker.metrics.evaluation.sexism",
 }
 
 
@@ -60,6 +67,19 @@ def register(commands: Any) -> None:
         help="evaluate these families only (repeatable)",
     )
     p.add_argument("--limit", type=int, help="at most about this many examples per dataset")
+    p.add_argument("--corpus", type=Path, help="the realistic corpus (default: evals/)")
+    p.add_argument(
+        "--half",
+        choices=("test", "validation"),
+        default="test",
+        help="the realistic corpus's half to measure (validation: for tuning; test: reported)",
+    )
+    p.add_argument(
+        "--suite",
+        choices=("both", "public", "realistic"),
+        default="both",
+        help="public test splits, the realistic corpus, or both (default)",
+    )
     p.add_argument(
         "--stages",
         type=Path,
@@ -71,12 +91,18 @@ def register(commands: Any) -> None:
 
 
 def _fmt(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
+    return "" if value is None or value != value else f"{value:.3f}"
+
+
+def _ci(interval: tuple[float, float] | None) -> str:
+    if interval is None or interval[0] != interval[0]:
+        return ""
+    return f"{interval[0]:.2f}-{interval[1]:.2f}"
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     root = datasets_dir(args.datasets)
-    if not root.is_dir():
+    if args.suite != "realistic" and not root.is_dir():
         print(
             f"protect eval: no datasets at {root} (set --datasets or PROTECT_DATASETS_DIR)",
             file=sys.stderr,
@@ -86,9 +112,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     rows: list[EvalRow] = []
     for family in args.only or FAMILIES:
         started = time.perf_counter()
-        evaluate: Callable[..., list[EvalRow]] = importlib.import_module(FAMILIES[family]).evaluate
+        module = importlib.import_module(FAMILIES[family])
+        evaluate: Callable[..., list[EvalRow]] = module.evaluate
         backend = _backend_for(family, backends)
-        if backend is None:
+        if args.suite == "realistic":
+            pass
+        elif backend is None:
             rows += evaluate(root, limit=args.limit)
         else:
             where = backend.spec.model_dump(mode="json", include={"type", "path", "url"})
@@ -96,6 +125,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 dataclasses.replace(row, note=f"backend {where}; {row.note}")
                 for row in evaluate(root, limit=args.limit, scorer=backend)
             ]
+        realistic = getattr(module, "evaluate_realistic", None)
+        if args.suite != "public" and realistic is not None and backend is None:
+            rows += realistic(corpus_dir(args.corpus), half=args.half, limit=args.limit)
         print(f"evaluated {family} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     for name in sorted(set(backends) - {m for ms in BACKEND_METRICS.values() for m in ms}):
         print(
@@ -103,7 +135,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             "backends are); its rows are the built-in detector's",
             file=sys.stderr,
         )
-    header = ["metric", "dataset", "n", "precision", "recall", "F1", "FPR", "AUC", "note"]
+    header = [
+        "metric",
+        "dataset",
+        "n",
+        "precision",
+        "recall",
+        "F1",
+        "F1 95% CI",
+        "FPR",
+        "AUC",
+        "AUC 95% CI",
+        "ECE",
+        "thr P90",
+        "thr P95",
+        "note",
+    ]
     table = [
         [
             r.metric,
@@ -112,8 +159,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             _fmt(r.precision),
             _fmt(r.recall),
             _fmt(r.f1),
+            _ci(r.f1_ci),
             _fmt(r.fpr),
             _fmt(r.auc),
+            _ci(r.auc_ci),
+            _fmt(r.ece),
+            _fmt(r.threshold_p90),
+            _fmt(r.threshold_p95),
             r.note,
         ]
         for r in rows

@@ -10,11 +10,11 @@ from worker.settings import Settings
 
 # head -> (module with `main(argv) -> int`, arguments it takes before the user's)
 HEADS: dict[str, tuple[str, list[str]]] = {
-    "context_adherence": ("worker.metrics.train_adherence", []),
-    "tone": ("worker.metrics.train_tone", []),
-    "prompt_injection": ("worker.metrics.train_injection", []),
-    "toxicity": ("worker.metrics.training", ["toxicity"]),
-    "sexism": ("worker.metrics.training", ["sexism"]),
+    "context_adherence": ("worker.metrics.training.adherence", []),
+    "tone": ("worker.metrics.training.tone", []),
+    "prompt_injection": ("worker.metrics.training.injection", []),
+    "toxicity": ("worker.metrics.training.heads", ["toxicity"]),
+    "sexism": ("worker.metrics.training.heads", ["sexism"]),
 }
 
 

@@ -6,8 +6,8 @@ TF-IDF block of character n-grams (`CharNgrams`: a stored vocabulary, unit lengt
 measurably help. It is stored as `models/<name>.npz` (float32 embedding weights, float16 word and
 char weights, the char vocabulary and idf, bias; tens to hundreds of KB) beside a JSON model
 card `models/<name>.card.json` (training data, licences, split, class balance, hyper-parameters,
-scores, date). Both are written by `python -m worker.metrics.training NAME` (`training.py`);
-loading and scoring need numpy only.
+scores, date). Both are written by `protect train NAME` (`training/heads.py`); loading and
+scoring need numpy only.
 
 Two things are folded into the stored weights at training time, so that scoring is one dot
 product: the feature standardisation (mean and scale per dimension) and the decision threshold
@@ -217,7 +217,7 @@ class LinearHead:
         if embedder != MODEL_SHA256:
             raise ValueError(
                 f"{weights_path} was trained on another embedding model ({embedder}); "
-                f"retrain it: python -m worker.metrics.training {name}"
+                f"retrain it: python -m worker.metrics.training.heads {name}"
             )
         card = json.loads(card_path.read_text(encoding="utf-8"))
         return cls(

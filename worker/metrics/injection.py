@@ -4,7 +4,7 @@ Two stages in Python and numpy (no scikit-learn at run time, nothing from the ne
 loads in ~0.2 s:
 
 1. **Is it an injection?** A logistic regression over TF-IDF word 1-2-grams and hashed character
-   3-5-grams of the normalised text, trained by `python -m worker.metrics.train_injection` on the
+   3-5-grams of the normalised text, trained by `python -m worker.metrics.training.injection` on the
    train split of the `prompt_injection` dataset plus CLINC150 queries and a small hand-written
    set (see `models/prompt_injection.card.json`: data, licences, split, scores). The weights
    (`models/prompt_injection.json.gz`) are applied by the same feature functions training used,
@@ -585,7 +585,7 @@ class InjectionModel:
             raise ValueError(
                 f"{source}: weights for feature version {data.get('feature_version')}, this code "
                 f"computes version {FEATURE_VERSION}; retrain with "
-                "`python -m worker.metrics.train_injection`"
+                "`python -m worker.metrics.training.injection`"
             )
         word = data["word"]
         char = data["char"]

@@ -5,8 +5,8 @@ The head is trained on GoEmotions (Reddit comments, 27 emotions + neutral, Apach
 emotions folded into the nine tones (TONE_OF_EMOTION). It is a multinomial logistic regression on
 the embedding plus a TF-IDF block of 20,000 character n-grams (`heads.CharNgrams`): emotion is
 carried by words the sentence embedding blurs ("lol", "thanks", "wtf", "?!"), and the block raised
-validation macro-F1 from 0.45 to 0.54 (train_tone.py). Per-tone biases were tuned on validation for
-macro-F1 and folded into the stored bias. Stored as `models/tone.npz` + `models/tone.card.json`;
+validation macro-F1 from 0.45 to 0.54 (training/tone.py). Per-tone biases were tuned on validation
+for macro-F1 and folded into the stored bias. Stored as `models/tone.npz` + `models/tone.card.json`;
 written by `protect train tone`. Scoring is numpy only (~0.3 ms beyond the embedding). A text
 longer than a chunk is read as the mean of its sentence chunks' embeddings (`embed_by_chunks`):
 the chunks toxicity and sexism already embedded, so tone adds no embedding of its own.
@@ -120,7 +120,7 @@ class ToneHead:
             if "embedder_sha256" in arrays.files and str(arrays["embedder_sha256"]) != MODEL_SHA256:
                 raise ValueError(
                     f"{model} was trained on another embedding model; retrain it: "
-                    "python -m worker.metrics.train_tone"
+                    "python -m worker.metrics.training.tone"
                 )
             char_weights = chars = None
             if "char_weights" in arrays.files:

@@ -7,7 +7,7 @@ neutral statements about the same groups), with assistant queries (CLINC150), be
 prompts and ChatGPT answers as extra negatives. 0.5 is the head's decision point (picked on
 validation). A long text scores the max over its sentence chunks (`embedding.chunk_text`), so one
 abusive sentence inside a polite message still scores high. Quality on held-out test splits:
-`worker/metrics/eval_toxicity.py` (`protect eval`).
+`worker/metrics/evaluation/toxicity.py` (`protect eval`).
 
 What it is not: a threat, self-harm or harmful-request detector (a polite request for something
 dangerous is not "toxic" here), nor a profanity filter (casual swearing without an insult or a

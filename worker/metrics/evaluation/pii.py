@@ -36,6 +36,8 @@ from worker.metrics.evaluation import (
     read_jsonl,
     split_of,
 )
+from worker.metrics.evaluation.corpus import Half
+from worker.metrics.evaluation.realistic import dataset_name, labels_rows, rows_of, score
 from worker.metrics.pii import PII_LABELS, PiiDetector, get_detector
 
 DATASET = "pii_presidio_synthetic"
@@ -191,11 +193,44 @@ def evaluate(datasets: Path, limit: int | None = None) -> list[EvalRow]:
     return rows
 
 
+def evaluate_realistic(
+    corpus: Path | None = None, half: Half = "test", limit: int | None = None
+) -> list[EvalRow]:
+    """PII in chat-style texts (evals/pii.jsonl): micro-F1 over the eleven labels, names and
+    addresses together, one row per label, and the false-positive rate on clean rows."""
+    rows = rows_of("pii", corpus, half, limit)
+    values = score("input_pii", [(row.text,) for row in rows])
+    truth = [frozenset(row.labels) for row in rows]
+    predicted = [frozenset(v) if isinstance(v, list) else frozenset() for v in values]
+    dataset = dataset_name("pii", half)
+    out = labels_rows(METRIC, dataset, PII_LABELS, truth, predicted)
+    people = frozenset({"name", "address"})
+    out[1:1] = labels_rows(
+        f"{METRIC}[name+address]",
+        dataset,
+        (),
+        [t & people for t in truth],
+        [p & people for p in predicted],
+    )
+    clean = [bool(p) for t, p in zip(truth, predicted, strict=True) if not t]
+    out.append(
+        EvalRow(
+            metric=f"{METRIC}[clean rows]",
+            dataset=dataset,
+            n=len(clean),
+            fpr=sum(clean) / len(clean) if clean else None,
+            note="share of PII-free rows (many of them traps) given any label",
+        )
+    )
+    return out
+
+
 __all__ = [
     "TYPE_LABELS",
     "UNMAPPED_TYPES",
     "Example",
     "evaluate",
+    "evaluate_realistic",
     "load_clean",
     "load_examples",
     "predict",

@@ -1,10 +1,10 @@
-"""Train the linear heads (`toxicity`, `sexism`) on the shared datasets: `python -m
-worker.metrics.training HEAD` (to become `protect train HEAD`), and evaluate them.
+"""Train the linear heads (`toxicity`, `sexism`) on the shared datasets (`protect train HEAD`),
+and evaluate them.
 
-Each example's split comes from `split_of(text)` (evaluation.py): the head is fitted on `train`,
-its regularisation strength C and decision threshold are picked on `validation`, and its scores are
-reported on `test`, which `protect eval` reads too. Splitting by a hash of the text also keeps
-duplicates (retweets) on one side.
+Each example's split comes from `split_of(text)` (worker.metrics.evaluation): the head is fitted
+on `train`, its regularisation strength C and decision threshold are picked on `validation`, and
+its scores are reported on `test`, which `protect eval` reads too. Splitting by a hash of the
+text also keeps duplicates (retweets) on one side.
 
 - toxicity: Davidson tweets (hate_speech + offensive_language = toxic, neither = not) and the
   ToxiGen seed statements (implicit hate vs neutral statements about the same groups). The
@@ -566,7 +566,7 @@ def _card(
         features += f" + TF-IDF of {spec.char_ngrams} character 2-5-grams (unit length)"
     if spec.word_bits and spec.char_ngrams:
         features += "; the two lexical blocks scaled 1/sqrt(2) each"
-    command = f"python -m worker.metrics.training {spec.name} --seed {seed}"
+    command = f"python -m worker.metrics.training.heads {spec.name} --seed {seed}"
     return {
         "head": spec.name,
         "task": spec.task,
@@ -637,7 +637,7 @@ def evaluate_head(
     xstest_safe: bool,
     scorer: Scorer | None = None,
 ) -> list[EvalRow]:
-    """The `protect eval` rows of one head (eval_toxicity.py and eval_sexism.py use this).
+    """The `protect eval` rows of one head (evaluation/toxicity.py and evaluation/sexism.py).
 
     Texts go through `score_texts`, the scorers' own path (chunks, max over chunks); or, given a
     `scorer` (a configured backend for the metric), through it, at the rules' usual 0.5.
@@ -719,7 +719,7 @@ def evaluate_head(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m worker.metrics.training",
+        prog="python -m worker.metrics.training.heads",
         description="Train a linear head over the sentence embedding; write it and its card.",
     )
     parser.add_argument("head", choices=sorted(HEADS))

@@ -11,6 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 from worker.metrics.evaluation import EvalRow, read_jsonl
+from worker.metrics.evaluation.corpus import Half
+from worker.metrics.evaluation.realistic import dataset_name, label_rows, rows_of, score
 from worker.metrics.language import LANGUAGE_LABELS, InputLanguage
 
 DATASET = "langid_ntrex"
@@ -47,3 +49,31 @@ def evaluate(datasets: Path, limit: int | None = None) -> list[EvalRow]:
             "languages outside the model",
         )
     ]
+
+
+# Texts of at most this many words are "short" in the realistic rows (the goal counts them apart).
+SHORT_WORDS = 6
+
+
+def evaluate_realistic(
+    corpus: Path | None = None, half: Half = "test", limit: int | None = None
+) -> list[EvalRow]:
+    """Language of chat-style texts (evals/language.jsonl): accuracy overall, on 3-6-word
+    texts, on code-mixed texts (their dominant language) and on near-language groups."""
+    rows = rows_of("language", corpus, half, limit)
+    values = score("input_language", [(row.text,) for row in rows])
+    predicted = [v if isinstance(v, str) else None for v in values]
+    languages = sorted({row.lang for row in rows})
+    return label_rows(
+        "input_language",
+        dataset_name("language", half),
+        languages,
+        [row.lang for row in rows],
+        predicted,
+        subsets={
+            f"<= {SHORT_WORDS} words": lambda i: rows[i].words <= SHORT_WORDS,
+            "code-mixed": lambda i: rows[i].code_mixed,
+            "near-language groups": lambda i: rows[i].near is not None,
+        },
+        per_label=False,
+    )

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from worker.metrics.base import Scorer
 from worker.metrics.evaluation import EvalRow, read_jsonl, split_of
+from worker.metrics.evaluation.corpus import Half
+from worker.metrics.evaluation.realistic import dataset_name, label_rows, rows_of, score
 from worker.metrics.tone import TONES, InputTone, tone_of, tones_of
 
 DATASET = "emotion_goemotions/goemotions.jsonl"
@@ -80,3 +82,29 @@ def evaluate(
             },
         )
     ]
+
+
+def evaluate_realistic(
+    corpus: Path | None = None, half: Half = "test", limit: int | None = None
+) -> list[EvalRow]:
+    """Tone of chat messages and assistant replies (evals/tone.jsonl): macro-F1 and accuracy
+    over the nine tones, user and assistant rows apart, and one row per tone."""
+    rows = rows_of("tone", corpus, half, limit)
+    predicted: list[str | None] = [None] * len(rows)
+    for field in ("input", "output"):
+        idx = [i for i, row in enumerate(rows) if row.field == field]
+        if idx:
+            values = score(f"{field}_tone", [(rows[i].text,) for i in idx])
+            for i, value in zip(idx, values, strict=True):
+                predicted[i] = value if isinstance(value, str) else None
+    return label_rows(
+        "input_tone",
+        dataset_name("tone", half),
+        TONES,
+        [row.tone for row in rows],
+        predicted,
+        subsets={
+            "user messages": lambda i: rows[i].field == "input",
+            "assistant replies": lambda i: rows[i].field == "output",
+        },
+    )

@@ -1,7 +1,8 @@
 """Measured detector quality: the rows `protect eval` prints, and the splits training uses.
 
 Every detector family has an `evaluate(datasets: Path, limit: int | None) -> list[EvalRow]` in a
-module of its own (`worker/metrics/eval_<family>.py`), run on test splits that training never saw.
+module of its own (`worker/metrics/evaluation/<family>.py`), run on test splits that training
+never saw.
 Splits are decided per example by a hash of its text and a fixed seed, so they do not depend on
 file order and stay put when a dataset grows.
 """
@@ -20,7 +21,7 @@ Split = Literal["train", "validation", "test"]
 
 # Where the labelled datasets live: the shared folder beside the repository (see README).
 DATASETS_ENV = "PROTECT_DATASETS_DIR"
-DEFAULT_DATASETS = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+DEFAULT_DATASETS = Path(__file__).resolve().parents[3].parent / "shared" / "datasets"
 # 70 / 15 / 15: enough test examples per class for stable F1 on the smaller sets (~600 rows).
 TRAIN_FRACTION = 0.70
 VALIDATION_FRACTION = 0.15
@@ -64,6 +65,14 @@ class EvalRow:
     auc: float | None = None
     note: str = ""
     extra: dict[str, float] = field(default_factory=dict)
+    # 95 % intervals (realistic corpus rows): of F1 (or accuracy) and of AUC.
+    f1_ci: tuple[float, float] | None = None
+    auc_ci: tuple[float, float] | None = None
+    # Score metrics: expected calibration error, and the lowest thresholds (`gte t`) reaching
+    # 90 % and 95 % precision on these rows.
+    ece: float | None = None
+    threshold_p90: float | None = None
+    threshold_p95: float | None = None
 
 
 def binary_scores(truth: Sequence[bool], predicted: Sequence[bool]) -> tuple[float, float, float]:

@@ -1,4 +1,4 @@
-"""Train the tone head: `python -m worker.metrics.train_tone` (or `protect train tone`).
+"""Train the tone head: `python -m worker.metrics.training.tone` (or `protect train tone`).
 
 GoEmotions (Apache-2.0), folded into the nine tones (`tone.TONE_OF_EMOTION`), each row labelled
 with its priority tone (`tone.tone_of`). Splits by `split_of(text)`: the head is fitted on
@@ -44,11 +44,11 @@ import numpy as np
 import numpy.typing as npt
 
 from worker.metrics.embedding import EMBEDDING_DIM, MODEL_ID, MODEL_SHA256, Embedder
-from worker.metrics.eval_tone import tone_scores
 from worker.metrics.evaluation import SPLIT_SEED, datasets_dir, read_jsonl, split_of
+from worker.metrics.evaluation.tone import tone_scores
 from worker.metrics.heads import CharNgrams
 from worker.metrics.tone import CARD, MODEL, TONES, tone_of, tones_of
-from worker.metrics.training import char_matrix
+from worker.metrics.training.heads import char_matrix
 
 DATASET = "emotion_goemotions/goemotions.jsonl"
 # Character n-grams kept: 20,000 scored as well as 50,000 and 100,000 on validation (0.544, 0.542,
@@ -245,7 +245,7 @@ def _card(
         "embedder_sha256": MODEL_SHA256,
         "labels": list(TONES),
         "trained_at": datetime.date.today().isoformat(),
-        "command": "python -m worker.metrics.train_tone"
+        "command": "python -m worker.metrics.training.tone"
         + (f" --limit {limit}" if limit is not None else ""),
         "data": {
             "dataset": DATASET,
@@ -279,7 +279,7 @@ def _card(
             },
         },
         "protocol": "macro_f1: a prediction is right when it is any of the row's tones "
-        "(eval_tone.py); strict_macro_f1: the priority tone only",
+        "(evaluation/tone.py); strict_macro_f1: the priority tone only",
         "scores": {"validation_macro_f1_selected": round(val_f1, 4), **scores},
     }
 

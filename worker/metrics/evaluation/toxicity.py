@@ -13,8 +13,10 @@ from pathlib import Path
 
 from worker.metrics.base import Scorer
 from worker.metrics.evaluation import EvalRow
+from worker.metrics.evaluation.corpus import Half
+from worker.metrics.evaluation.realistic import binary_family
 from worker.metrics.toxicity import HEAD
-from worker.metrics.training import evaluate_head
+from worker.metrics.training.heads import evaluate_head
 
 METRIC = "toxicity"
 
@@ -29,4 +31,12 @@ def evaluate(
     return evaluate_head(METRIC, HEAD, datasets, limit=limit, xstest_safe=True, scorer=scorer)
 
 
-__all__ = ["METRIC", "evaluate"]
+def evaluate_realistic(
+    corpus: Path | None = None, half: Half = "test", limit: int | None = None
+) -> list[EvalRow]:
+    """Rows on the realistic corpus (evals/toxicity.jsonl): the `gte 0.5` decision, AUC,
+    calibration, thresholds for 90/95 % precision, false positives on the traps."""
+    return binary_family("toxicity", METRIC, "toxicity", corpus, half, limit)
+
+
+__all__ = ["METRIC", "evaluate", "evaluate_realistic"]

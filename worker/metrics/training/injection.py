@@ -1,4 +1,4 @@
-"""Train the prompt-injection model: `python -m worker.metrics.train_injection`.
+"""Train the prompt-injection model: `python -m worker.metrics.training.injection`.
 
 A logistic regression over TF-IDF word (1-2) and character (3-5) n-grams of the canonical text
 (`injection.canonical`), computed by the run time's own feature functions. Needs the `train`
@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 
-from worker.metrics.eval_injection import evaluate
 from worker.metrics.evaluation import (
     SPLIT_SEED,
     EvalRow,
@@ -45,6 +44,7 @@ from worker.metrics.evaluation import (
     read_jsonl,
     split_of,
 )
+from worker.metrics.evaluation.injection import evaluate
 from worker.metrics.injection import (
     CHAR_HASH_BITS,
     FEATURE_VERSION,

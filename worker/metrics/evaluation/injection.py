@@ -27,6 +27,8 @@ from worker.metrics.evaluation import (
     read_jsonl,
     split_of,
 )
+from worker.metrics.evaluation.corpus import Half
+from worker.metrics.evaluation.realistic import dataset_name, labels_rows, rows_of, score_row
 from worker.metrics.injection import INJECTION_LABELS, InjectionDetector, get_detector
 
 METRIC = "prompt_injection"
@@ -124,4 +126,38 @@ def evaluate(
     return rows
 
 
-__all__ = ["evaluate"]
+def evaluate_realistic(
+    corpus: Path | None = None, half: Half = "test", limit: int | None = None
+) -> list[EvalRow]:
+    """Injections in chat prompts and in content apps feed their models (evals/
+    prompt_injection.jsonl): detection (the metric's value is not empty) with the internal
+    score's AUC and calibration, false positives on the benign traps, and the types."""
+    rows = rows_of("prompt_injection", corpus, half, limit)
+    detector = get_detector()
+    analyses = [detector.analyse(row.text) for row in rows]
+    truth = [row.label == "injection" for row in rows]
+    dataset = dataset_name("prompt_injection", half)
+    detection = score_row(
+        "prompt_injection",
+        dataset,
+        truth,
+        [a.score for a in analyses],
+        traps=[row.trap is not None for row in rows],
+        note="P/R/F1 at the internal score's decision (score >= 0.5)",
+    )
+    types = labels_rows(
+        "prompt_injection:type",
+        dataset,
+        INJECTION_LABELS,
+        [frozenset(row.types) for row in rows if row.label == "injection"],
+        [
+            frozenset(a.types)
+            for a, row in zip(analyses, rows, strict=True)
+            if row.label == "injection"
+        ],
+        note="types on the injection rows",
+    )
+    return [detection, *types]
+
+
+__all__ = ["evaluate", "evaluate_realistic"]

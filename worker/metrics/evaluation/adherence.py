@@ -13,6 +13,8 @@ from pathlib import Path
 
 from worker.metrics.adherence import adherence
 from worker.metrics.evaluation import EvalRow, detection_row, read_jsonl, split_of
+from worker.metrics.evaluation.corpus import Half
+from worker.metrics.evaluation.realistic import dataset_name, rows_of, score, score_row
 
 # Adherence below this flags an answer as not grounded (the rule a stage would use: lt 0.5).
 THRESHOLD = 0.5
@@ -77,3 +79,28 @@ def evaluate(datasets: Path, limit: int | None = None) -> list[EvalRow]:
             note="no labelled completeness data available: a documented heuristic",
         ),
     ]
+
+
+def evaluate_realistic(
+    corpus: Path | None = None, half: Half = "test", limit: int | None = None
+) -> list[EvalRow]:
+    """RAG answers over realistic documents (evals/context_adherence.jsonl and
+    evals/completeness.jsonl, each context twice). Rows flag the failure (not grounded / not
+    complete) at a score below 0.5; AUC, calibration and the precision thresholds are for that
+    flag (a threshold t reads as `lt 1 - t` on the metric)."""
+    out = []
+    for family in ("context_adherence", "completeness"):
+        rows = rows_of(family, corpus, half, limit)
+        values = score(family, [(row.context, row.question, row.answer) for row in rows])
+        failure = [1.0 - float(v) if isinstance(v, int | float) else 0.5 for v in values]
+        out.append(
+            score_row(
+                family,
+                dataset_name(family, half),
+                [row.label == 0 for row in rows],
+                failure,
+                note=f"flags {'ungrounded' if family == 'context_adherence' else 'incomplete'} "
+                "answers at < 0.5",
+            )
+        )
+    return out

@@ -1,4 +1,4 @@
-"""Train the context-adherence head: `python -m worker.metrics.train_adherence` (or
+"""Train the context-adherence head: `python -m worker.metrics.training.adherence` (or
 `protect train context_adherence`).
 
 Data: HaluEval QA with knowledge (MIT; knowledge from HotpotQA, CC-BY-SA-4.0): the gold answer is
