@@ -19,7 +19,17 @@ PROTECT = str(Path(sys.executable).with_name("protect"))
 def test_eval_prints_a_table_with_numbers() -> None:
     assert datasets_dir().is_dir(), f"the labelled datasets are expected at {datasets_dir()}"
     result = subprocess.run(
-        [PROTECT, "eval", "--only", "language", "--limit", "1300", "--markdown"],
+        [
+            PROTECT,
+            "eval",
+            "--only",
+            "language",
+            "--suite",
+            "public",
+            "--limit",
+            "1300",
+            "--markdown",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -31,6 +41,26 @@ def test_eval_prints_a_table_with_numbers() -> None:
     (row,) = [line for line in lines if line.startswith("| input_language |")]
     precision = float(row.split("|")[4])
     assert 0.5 < precision <= 1.0
+
+
+def test_eval_prints_the_realistic_corpus_with_intervals_and_calibration() -> None:
+    result = subprocess.run(
+        [PROTECT, "eval", "--only", "toxicity", "--suite", "realistic", "--markdown"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    header, _, *rows = result.stdout.splitlines()
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    (row,) = [r for r in rows if r.startswith("| toxicity | evals/toxicity (test half)")]
+    cells = dict(zip(columns, (c.strip() for c in row.strip("|").split("|")), strict=True))
+    low, high = (float(x) for x in cells["F1 95% CI"].split("-"))
+    assert 0.0 <= low <= float(cells["F1"]) <= high <= 1.0
+    assert 0.5 < float(cells["AUC"]) <= 1.0
+    assert 0.0 <= float(cells["ECE"]) <= 1.0
+    assert "trap FPR over" in cells["note"]
 
 
 def test_eval_without_datasets_says_where_it_looked(tmp_path: Path) -> None:
