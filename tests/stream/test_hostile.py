@@ -517,7 +517,7 @@ class Written:
     """A record written, and what the worker must make of it."""
 
     value: bytes | None
-    headers: list[tuple[str, bytes | None]]
+    headers: Sequence[tuple[str, bytes | None]]
     detail: str | None = None  # None: a Response; else the invalid_header dead letter's detail
 
 

@@ -57,7 +57,7 @@ def batch_bytes(
 
 
 def parsed(records: Any) -> list[tuple[Any, ...]]:
-    out = []
+    out: list[tuple[Any, ...]] = []
     while records.has_next():
         out.extend(
             (r.offset, r.timestamp, r.timestamp_type, r.key, r.value, list(r.headers))

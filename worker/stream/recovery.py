@@ -45,7 +45,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka import errors as kafka_errors
 from aiokafka.consumer.fetcher import FetchResult, PartitionRecords
-from aiokafka.errors import CorruptRecordException, KafkaError
+from aiokafka.errors import CorruptRecordException, IllegalStateError, KafkaError
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.default_records import _DefaultRecordBatchPy, _DefaultRecordPy
 from aiokafka.record.memory_records import _MemoryRecordsPy
@@ -115,12 +115,14 @@ async def recover(
     if not failing:
         log.error("unparsable_fetch_not_located", error_type=type(failure).__qualname__)
         raise failure
-    assignment = consumer.assignment()
-    positions = {tp: await consumer.position(tp) for tp in assignment}
-    starts = {
-        tp: min(position, await _resume_offset(consumer, tp, given_up_to.get(tp)))
-        for tp, position in positions.items()
-    }
+    try:
+        positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
+        starts = {
+            tp: min(position, await _resume_offset(consumer, tp, given_up_to.get(tp)))
+            for tp, position in positions.items()
+        }
+    except IllegalStateError:
+        return {}  # a partition was revoked meanwhile: the group is rebalancing (see below)
     out: dict[TopicPartition, list[ConsumerRecord[Any, Any]]] = {}
     continue_at: dict[TopicPartition, int] = {}
     budget = max_records
