@@ -663,6 +663,22 @@ async def test_two_workers_of_one_group_read_past_header_keys_that_are_not_utf8(
     assert first.worker.stats.consumed + second.worker.stats.consumed == len(written)
 
 
+async def test_exactly_once_mode_reads_past_header_keys_that_are_not_utf8(
+    noida: Broker,
+    settings_factory: Callable[..., Settings],
+    worker_factory: Callable[..., RunningWorker],
+) -> None:
+    """The records of a recovered batch go through the partition's transactions as any fetch."""
+    settings = settings_factory(delivery="exactly_once")
+    await ensure_topics(noida.bootstrap_servers, ScreeningWorker.topic_specs(settings))
+    written = await write_bad_key_batches(noida, settings, [0, 2])
+    running = worker_factory(noida, settings)
+    results, dead = await read_outcomes(noida, settings, len(written))
+    assert not running.task.done()
+    await running.finish()
+    check_outcomes(written, results, dead)
+
+
 # -- faults inside the worker: the per-record guard -----------------------------------------------
 
 POISON_BATCH = "poison-batch"  # the test scorer breaks its batch contract on this text
