@@ -120,8 +120,8 @@ class GroupReader:
                     ),
                 )
             except Stopped:
-                # Positions may be half restored: nothing is fetched any more, and only what
-                # was processed is committed.
+                # Positions not restored (some may be past records of the failed call): harmless
+                # now, since nothing is fetched any more and commits cover processed records only.
                 return {}
         for tp, records in batch.items():
             if records:

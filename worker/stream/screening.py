@@ -1,7 +1,7 @@
 """The screening worker: consume events, evaluate them, produce Responses, commit.
 
 Data path of one fetch (`_process`):
-    records --decode_request--> Request | DeadLetter
+    records --undecodable_header_keys, decode_request--> Request | DeadLetter
     Requests --Protect.ainvoke_many (one batch per fetch)--> Responses
     Responses --producer.send--> result topic (same partition number as the input: per-partition
                                  order is kept), + moderation topic when triggered,
