@@ -23,7 +23,7 @@ from aiokafka.structs import ConsumerRecord
 from tests.brokers import Broker
 from tests.notify.conftest import NetworkGuard
 from tests.notify.receivers import Receiver, Script
-from tests.stream.helpers import produce, read_topic
+from tests.stream.helpers import RawKey, produce, produce_batch, read_topic
 from tests.stream.test_groups import worker_env
 from tests.workers import RunningWorker
 from worker.contract.notification import MAX_ATTEMPTS_KEPT, Delivery
@@ -371,6 +371,30 @@ async def test_deliveries_to_urls_the_client_cannot_parse_are_dead_lettered_and_
         assert failure.startswith("invalid_url: not a URL the HTTP client accepts: Invalid ")
     assert all(d.attempts == [] for d in dead)  # never attempted
     assert not network_guard.violations
+
+
+async def test_delivery_records_with_header_keys_that_are_not_utf8_are_delivered_like_others(
+    tansu: Broker, notify_settings: Callable[..., Settings]
+) -> None:
+    """aiokafka cannot read the record batch of a header key that is not UTF-8, and failed at
+    every fetch: the notifier stopped. Only another producer writes one (the worker's header
+    keys are text); the notifier reads no header, so such a Delivery is delivered."""
+    settings = notify_settings()
+    await ensure_topics(tansu.bootstrap_servers, Notifier.topic_specs(settings))
+    bootstrap, topic = tansu.bootstrap_servers, settings.notifications_topic
+    with Receiver() as receiver:
+        items = await deliveries([receiver.url("/ok")], n_each=7)
+        values = [d.model_dump_json().encode() for d in items]
+        undecodable: list[tuple[str, bytes | None]] = [("ok", b"1"), (RawKey(b"\xff-k"), b"x")]
+        await produce_batch(bootstrap, topic, 0, [(values[0], []), (values[1], undecodable)])
+        await produce_batch(bootstrap, topic, 0, [(values[2], []), (values[3], [])])
+        await produce_batch(bootstrap, topic, 1, [(values[4], [(RawKey(b"\xc3"), None)])])
+        async with running_notifier(tansu, settings) as notifier:
+            await publish(tansu, settings, items[5:])
+            await wait_until(lambda: receiver.delivered_ids("/ok") == {d.id for d in items})
+            assert notifier.stats.dead == 0
+            assert notifier.stats.errors == 0
+        assert len(receiver.at("/ok")) == len(items)  # each once
 
 
 async def test_an_unexpected_error_with_one_delivery_dead_letters_it_and_the_loop_goes_on(

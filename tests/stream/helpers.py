@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 from worker.demo.corpus import prompt_event, response_event
@@ -46,6 +47,56 @@ async def produce(
         return list(await asyncio.gather(*sends))
     finally:
         await producer.stop()
+
+
+class RawKey(str):
+    """A header key written as the given bytes, UTF-8 or not (Kafka allows any; Java producers
+    write what they are given). aiokafka's Python batch builder writes a key as
+    `key.encode("utf-8")`, which this overrides; its C builder, which send() uses, cannot."""
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> RawKey:
+        key = super().__new__(cls, raw.decode("latin-1"))
+        key.raw = raw
+        return key
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return self.raw
+
+
+BatchRecord = tuple[bytes | None, Sequence[tuple[str, bytes | None]]]  # value, headers
+
+GZIP = 1  # record batch attribute: compression codec
+
+
+async def produce_batch(
+    bootstrap: str,
+    topic: str,
+    partition: int,
+    records: Sequence[BatchRecord],
+    *,
+    keys: Sequence[bytes | None] | None = None,
+    compression: int = 0,
+) -> list[int]:
+    """The records as one record batch (header keys may be RawKeys); their offsets."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        batch = producer.create_batch()
+        # aiokafka's Python builder for this batch, in place of its C one (a private attribute
+        # of our own batch object): only it calls a key's own encode().
+        batch._builder = _DefaultRecordBatchBuilderPy(2, compression, 0, -1, -1, 0, 2**24)
+        for i, (value, headers) in enumerate(records):
+            key = keys[i] if keys else None
+            added = batch.append(timestamp=None, key=key, value=value, headers=list(headers))
+            assert added is not None, "the batch is full"
+        metadata: RecordMetadata = await (
+            await producer.send_batch(batch, topic, partition=partition)
+        )
+    finally:
+        await producer.stop()
+    return [metadata.offset + i for i in range(len(records))]
 
 
 def all_seqs(n: int) -> Callable[[list[ConsumerRecord[bytes, bytes]]], bool]:

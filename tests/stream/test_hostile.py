@@ -19,7 +19,16 @@ from aiokafka.structs import ConsumerRecord, RecordMetadata
 from tests.brokers import Broker
 from tests.conftest import ProtectFactory
 from tests.scorers import FuncScorer
-from tests.stream.helpers import mixed_event, produce, read_topics, response_of
+from tests.stream.helpers import (
+    GZIP,
+    BatchRecord,
+    RawKey,
+    mixed_event,
+    produce,
+    produce_batch,
+    read_topics,
+    response_of,
+)
 from tests.workers import RunningWorker
 from worker.metrics.base import ScorerInput, ValueKind
 from worker.settings import Settings
@@ -327,6 +336,13 @@ def malformed() -> list[Hostile]:
 
 CORPUS = wrong_types() + malformed()
 
+# Kafka allows any bytes in a header key; aiokafka refuses to read the record batch holding one
+# (recovery.py reads it). Written with produce_batch: aiokafka's send() cannot write it.
+UNDECODABLE_KEY = RawKey(f"h-{MARK}-".encode() + b"\xff\xfe")
+HEADER_KEY_NOT_UTF8 = Hostile(
+    "header key not UTF-8", encoded(event()), "invalid_header", "record header 0: key"
+)
+
 
 def acceptable(outcome: Outcome) -> frozenset[str]:
     return outcome if isinstance(outcome, frozenset) else frozenset({outcome})
@@ -378,7 +394,7 @@ def test_the_corpus_has_at_least_40_kinds_with_distinct_names() -> None:
     assert len(kinds) == len(set(kinds))
     assert len(kinds) >= 40
     assert {r.value for r in DeadLetterReason} - {"response_too_large"} <= {
-        reason for h in CORPUS for reason in acceptable(h.outcome)
+        reason for h in [*CORPUS, HEADER_KEY_NOT_UTF8] for reason in acceptable(h.outcome)
     }
 
 
@@ -409,6 +425,9 @@ async def test_every_hostile_record_gets_one_response_or_dead_letter_and_the_wor
     by_source = {(m.partition, m.offset): e for m, e in zip(metadata, expected, strict=True)}
     keyless = await produce_keyless_tombstone(tansu.bootstrap_servers, prompts.input)
     by_source[keyless.partition, keyless.offset] = Hostile("keyless tombstone", b"", "empty_value")
+    header_key_bytes = [(HEADER_KEY_NOT_UTF8.value, [(UNDECODABLE_KEY, b"x")])]
+    (offset,) = await produce_batch(tansu.bootstrap_servers, prompts.input, 1, header_key_bytes)
+    by_source[1, offset] = HEADER_KEY_NOT_UTF8
 
     with structlog.testing.capture_logs() as logs:
         running = worker_factory(tansu, settings)
@@ -490,6 +509,176 @@ async def test_two_workers_of_one_group_survive_a_poison_record(
     assert len({int(response_of(r)["metadata"]["seq"]) for r in results}) == n_valid
     assert first.worker.stats.consumed > 0
     assert second.worker.stats.consumed > 0
+
+
+# -- header keys that are not UTF-8: aiokafka cannot read their record batch ----------------------
+
+
+@dataclass(frozen=True)
+class Written:
+    """A record written, and what the worker must make of it."""
+
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes | None]]
+    detail: str | None = None  # None: a Response; else the invalid_header dead letter's detail
+
+
+def bad_key_records(tag: str) -> list[tuple[BatchRecord, Written]]:
+    """Valid events before, between and after records with undecodable header keys (one of
+    them not even JSON: its header is what is reported)."""
+    good: list[tuple[str, bytes | None]] = [("correlation-id", f"c-{tag}".encode())]
+    one_bad = [("correlation-id", b"c"), (UNDECODABLE_KEY, b"x")]
+    two_bad = [(RawKey(b"\xc3"), None), ("ok", b"1"), (RawKey("é".encode() + b"\x80"), b"y")]
+    rows = [
+        Written(encoded(mixed_event(1)), good),
+        Written(
+            encoded(event()),
+            one_bad,
+            f"record header 1: key has invalid UTF-8 at byte {len(MARK) + 3}",
+        ),
+        Written(encoded(mixed_event(2)), []),
+        Written(
+            b"not json " + MARK.encode(),
+            two_bad,
+            "record header 0: key has invalid UTF-8 at byte 0\n"
+            "record header 2: key has invalid UTF-8 at byte 2",
+        ),
+        Written(encoded(mixed_event(3)), good),
+    ]
+    return [((row.value, row.headers), row) for row in rows]
+
+
+def writable(headers: Sequence[tuple[str, bytes | None]]) -> list[tuple[str, bytes | None]]:
+    """Headers as a dead letter carries them: undecodable key bytes as U+FFFD."""
+    return [
+        (key.raw.decode("utf-8", "replace") if isinstance(key, RawKey) else key, value)
+        for key, value in headers
+    ]
+
+
+async def write_bad_key_batches(
+    broker: Broker, settings: Settings, partitions: Sequence[int]
+) -> dict[tuple[int, int], Written]:
+    """Per partition: a batch of bad_key_records, a compressed one, a batch of one bad record,
+    then valid events from aiokafka's producer; the other partitions keep receiving events."""
+    topic = settings.bindings[0].input
+    written: dict[tuple[int, int], Written] = {}
+    for partition in partitions:
+        for compression in (0, GZIP):
+            rows = bad_key_records(f"{partition}-{compression}")
+            offsets = await produce_batch(
+                broker.bootstrap_servers,
+                topic,
+                partition,
+                [record for record, _ in rows],
+                keys=[f"k{partition}".encode()] * len(rows),
+                compression=compression,
+            )
+            written.update({(partition, o): row for o, (_, row) in zip(offsets, rows, strict=True)})
+        alone = Written(encoded(event()), [(UNDECODABLE_KEY, None)], "record header 0")
+        (offset,) = await produce_batch(
+            broker.bootstrap_servers, topic, partition, [(alone.value, alone.headers)]
+        )
+        written[partition, offset] = alone
+    events = [encoded(mixed_event(i)) for i in range(30)]
+    for metadata, value in zip(
+        await produce(broker.bootstrap_servers, topic, events, keys=[b"%d" % i for i in range(30)]),
+        events,
+        strict=True,
+    ):
+        written[metadata.partition, metadata.offset] = Written(value, [])
+    return written
+
+
+def check_outcomes(
+    written: dict[tuple[int, int], Written],
+    results: list[ConsumerRecord[bytes, bytes]],
+    dead: list[ConsumerRecord[bytes, bytes]],
+) -> None:
+    """One outcome per record written, the right one, with the original value and headers."""
+    outcomes = Counter(source_of(r) for r in [*results, *dead])
+    assert set(outcomes) == set(written)
+    assert set(outcomes.values()) == {1}
+    for record in results:
+        row = written[source_of(record)]
+        assert row.detail is None
+        assert set(row.headers) <= set(record.headers)
+    assert len(dead) == sum(1 for row in written.values() if row.detail is not None)
+    for record in dead:
+        row = written[source_of(record)]
+        header = dict(record.headers)
+        assert header[H_DLQ_REASON] == b"invalid_header"
+        assert row.detail is not None
+        assert row.detail in header[H_DLQ_DETAIL].decode()
+        assert MARK.encode() not in header[H_DLQ_DETAIL]
+        assert record.value == row.value
+        assert theirs(record.headers) == writable(row.headers)
+
+
+async def test_records_with_header_keys_that_are_not_utf8_are_dead_lettered_and_others_answered(
+    tansu: Broker,
+    settings_factory: Callable[..., Settings],
+    worker_factory: Callable[..., RunningWorker],
+) -> None:
+    """aiokafka fails on every fetch of such a record's batch (and loses the records it read
+    before): the worker crash-looped, and so would every other worker of its group."""
+    settings = settings_factory()
+    await ensure_topics(tansu.bootstrap_servers, ScreeningWorker.topic_specs(settings))
+    written = await write_bad_key_batches(tansu, settings, [0, 1])
+    with structlog.testing.capture_logs() as logs:
+        running = worker_factory(tansu, settings)
+        results, dead = await read_outcomes(tansu, settings, len(written))
+        assert not running.task.done(), "a header key stopped the worker"
+        # The partitions keep flowing after the batches.
+        more = await write_bad_key_batches(tansu, settings, [1, 2])
+        written.update(more)
+        results, dead = await read_outcomes(tansu, settings, len(written))
+        assert not running.task.done()
+        await running.finish()
+    check_outcomes(written, results, dead)
+    stats = running.worker.stats
+    assert stats.consumed == len(written)
+    assert stats.dead_letter_reasons == Counter({"invalid_header": len(dead)})
+    recoveries = [entry for entry in logs if entry["event"] == "unparsable_batch_read"]
+    assert recoveries
+    assert not [entry for entry in logs if MARK in repr(entry)]
+
+
+async def test_two_workers_of_one_group_read_past_header_keys_that_are_not_utf8(
+    tansu: Broker,
+    settings_factory: Callable[..., Settings],
+    worker_factory: Callable[..., RunningWorker],
+) -> None:
+    # Small fetches: a recovery returns at most max_batch records, and reads the rest later.
+    settings = settings_factory(max_batch=2)
+    await ensure_topics(tansu.bootstrap_servers, ScreeningWorker.topic_specs(settings))
+    first, second = worker_factory(tansu, settings), worker_factory(tansu, settings)
+    written = await write_bad_key_batches(tansu, settings, range(settings.topic_partitions))
+    results, dead = await read_outcomes(tansu, settings, len(written))
+    assert not first.task.done()
+    assert not second.task.done()
+    await first.finish()
+    await second.finish()
+    check_outcomes(written, results, dead)
+    assert first.worker.stats.consumed > 0
+    assert second.worker.stats.consumed > 0
+    assert first.worker.stats.consumed + second.worker.stats.consumed == len(written)
+
+
+async def test_exactly_once_mode_reads_past_header_keys_that_are_not_utf8(
+    noida: Broker,
+    settings_factory: Callable[..., Settings],
+    worker_factory: Callable[..., RunningWorker],
+) -> None:
+    """The records of a recovered batch go through the partition's transactions as any fetch."""
+    settings = settings_factory(delivery="exactly_once")
+    await ensure_topics(noida.bootstrap_servers, ScreeningWorker.topic_specs(settings))
+    written = await write_bad_key_batches(noida, settings, [0, 2])
+    running = worker_factory(noida, settings)
+    results, dead = await read_outcomes(noida, settings, len(written))
+    assert not running.task.done()
+    await running.finish()
+    check_outcomes(written, results, dead)
 
 
 # -- faults inside the worker: the per-record guard -----------------------------------------------

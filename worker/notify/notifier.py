@@ -39,10 +39,10 @@ from worker.notify.endpoints import Endpoint, Endpoints, Permit
 from worker.notify.retry import due_at_ns, next_delay_s, schedule_span_s
 from worker.settings import Settings
 from worker.stream.groups import (
+    GroupReader,
     Rebalance,
     Stopped,
     close_clients,
-    fetch_until_stopped,
     group_consumer,
     until_stopped,
 )
@@ -98,6 +98,7 @@ class Notifier:
         self._tasks: dict[TopicPartition, set[asyncio.Task[None]]] = {}
         self._fatal: BaseException | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._reader: GroupReader | None = None
         self._producer: AIOKafkaProducer | None = None
         self._last_commit = time.monotonic()
 
@@ -126,6 +127,7 @@ class Notifier:
             max_request_size=RESPONSE_SIZE_FACTOR * s.max_record_bytes + HISTORY_HEADROOM_BYTES,
         )
         self._consumer = group_consumer(self.bootstrap_servers, s, s.notify_group_id)
+        self._reader = GroupReader(self._consumer)
         try:
             await until_stopped(stop, self._start_clients())
         except Stopped:
@@ -136,7 +138,7 @@ class Notifier:
             await self._close()
             raise BrokerError(f"cannot start Kafka clients: {exc}") from exc
         self._consumer.subscribe(
-            [s.notifications_topic, s.notify_retry_topic], listener=Rebalance(self)
+            [s.notifications_topic, s.notify_retry_topic], listener=Rebalance(self, self._reader)
         )
         log.info("notifier_started", topics=[s.notifications_topic, s.notify_retry_topic])
         try:
@@ -151,11 +153,13 @@ class Notifier:
         await self._consumer.start()
 
     async def _loop(self, stop: asyncio.Event) -> None:
-        consumer = self._consumer
+        consumer, reader = self._consumer, self._reader
         assert consumer is not None
+        assert reader is not None
         while not stop.is_set() and self._fatal is None:
-            # Not a bare getmany: it waits as long as the group is (re)joining.
-            batch = await fetch_until_stopped(consumer, stop)
+            # Not a bare getmany (see the screening worker). Header keys are not read here: a
+            # record with one that is not UTF-8 (not ours: another producer's) is handled alike.
+            batch = await reader.fetch(stop)
             for tp, records in batch.items():
                 tracker = self.offsets.setdefault(tp, PartitionOffsets())
                 tasks = self._tasks.setdefault(tp, set())

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from worker.contract.request import Request
 from worker.contract.response import Response
-from worker.contract.validation import describe_untrusted, field_names
+from worker.contract.validation import MAX_UNTRUSTED_ERRORS, describe_untrusted, field_names
 from worker.settings import TopicBinding
 
 Headers = Sequence[tuple[str, bytes]]
@@ -63,6 +63,10 @@ class DeadLetterReason(StrEnum):
     INTERNAL = "internal_error"
     # The Response (or a Delivery carrying it) is larger than the producer may send.
     RESPONSE_TOO_LARGE = "response_too_large"
+    # A header key that is not UTF-8: Kafka allows any bytes, but a Response carries the input's
+    # headers and header keys are text to every client we write for (aiokafka refuses to read
+    # the record at all; recovery.py reads it).
+    INVALID_HEADER = "invalid_header"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,33 @@ _JSON_TYPES = {
     float: "number",
     type(None): "null",
 }
+
+
+def undecodable_header_keys(headers: Headers) -> DeadLetter | None:
+    """A dead letter for a record with header keys that are not UTF-8 (recovery.py reads them
+    with the undecodable bytes as surrogate escapes); None for any other record."""
+    problems = []
+    for i, (key, _) in enumerate(headers):
+        if key.isascii():
+            continue
+        try:
+            key.encode("utf-8", "surrogateescape").decode("utf-8")
+        except UnicodeDecodeError as exc:
+            problems.append(f"record header {i}: key has invalid UTF-8 at byte {exc.start}")
+    if not problems:
+        return None
+    if len(problems) > MAX_UNTRUSTED_ERRORS:
+        more = len(problems) - MAX_UNTRUSTED_ERRORS
+        problems = [*problems[:MAX_UNTRUSTED_ERRORS], f"(and {more} more header keys)"]
+    return DeadLetter(DeadLetterReason.INVALID_HEADER, "\n".join(problems))
+
+
+def writable_key(key: str) -> str:
+    """A header key our producer can write (as UTF-8): an undecodable one with U+FFFD for each
+    invalid sequence, as Java's client reads it (the dead letter's detail says which header)."""
+    if key.isascii():
+        return key
+    return key.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def decode_request(
@@ -196,7 +227,7 @@ class Source:
 
     def headers_out(self) -> list[tuple[str, bytes]]:
         """The input's headers (e.g. a correlation id), without ours, plus provenance."""
-        out = [(k, v) for k, v in self.headers if k not in _OUR_HEADERS]
+        out = [(writable_key(k), v) for k, v in self.headers if k not in _OUR_HEADERS]
         out += [
             (H_SOURCE_TOPIC, self.topic.encode()),
             (H_SOURCE_PARTITION, str(self.partition).encode()),

@@ -1,7 +1,8 @@
 """Consumer-group plumbing shared by the screening worker and the notifier.
 
 Both consume at least once with manual commits (offsets.py decides what may be committed), read
-committed records only, and hand partitions over on a rebalance through the same two calls.
+committed records only, fetch through a GroupReader (stop signals, record batches aiokafka
+cannot parse) and hand partitions over on a rebalance through the same two calls.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.structs import ConsumerRecord
 
 from worker.settings import Settings
+from worker.stream.recovery import is_header_key_failure, recover
 
 # How long one fetch waits for records: bounds how late a stop signal or a periodic commit is
 # noticed on an idle topic.
@@ -74,6 +76,63 @@ async def fetch_until_stopped(
         )
     except Stopped:
         return {}
+
+
+class GroupReader:
+    """Fetches of one group consumer: `fetch_until_stopped`, and reading on past a record batch
+    that aiokafka cannot parse (a header key that is not UTF-8: recovery.py) instead of failing
+    on it at every call. Such a batch's records are returned like any others, header keys read
+    leniently; the owner decides what to do with them.
+    """
+
+    def __init__(self, consumer: AIOKafkaConsumer) -> None:
+        self._consumer = consumer
+        # Per partition, the offset after the last record returned: where reading resumes after
+        # a failed getmany, whose records (of every partition it had drained) were never given.
+        self._given_up_to: dict[TopicPartition, int] = {}
+        self._rebalances = 0
+
+    async def fetch(
+        self,
+        stop: asyncio.Event,
+        *,
+        timeout_ms: int = FETCH_WAIT_MS,
+        max_records: int | None = None,
+    ) -> dict[TopicPartition, list[ConsumerRecord[Any, Any]]]:
+        consumer = self._consumer
+        try:
+            batch = await fetch_until_stopped(
+                consumer, stop, timeout_ms=timeout_ms, max_records=max_records
+            )
+        except Exception as exc:
+            if not is_header_key_failure(exc):
+                raise
+            rebalances = self._rebalances
+            try:
+                batch = await until_stopped(
+                    stop,
+                    recover(
+                        consumer,
+                        exc,
+                        dict(self._given_up_to),
+                        lambda: self._rebalances != rebalances,
+                        max_records,
+                    ),
+                )
+            except Stopped:
+                # Positions not restored (some may be past records of the failed call): harmless
+                # now, since nothing is fetched any more and commits cover processed records only.
+                return {}
+        for tp, records in batch.items():
+            if records:
+                self._given_up_to[tp] = records[-1].offset + 1
+        return batch
+
+    def rebalanced(self, partitions: Iterable[TopicPartition]) -> None:
+        """Partitions revoked or assigned: their positions start over (committed offsets)."""
+        self._rebalances += 1
+        for tp in partitions:
+            self._given_up_to.pop(tp, None)
 
 
 # How long stopping waits for a consumer that holds no partitions to leave its group: a healthy
@@ -136,20 +195,26 @@ class PartitionOwner(Protocol):
 
 
 class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """aiokafka's rebalance callbacks, forwarded to the consumer's owner."""
+    """aiokafka's rebalance callbacks, forwarded to the consumer's owner and its reader."""
 
-    def __init__(self, owner: PartitionOwner) -> None:
+    def __init__(self, owner: PartitionOwner, reader: GroupReader | None = None) -> None:
         self._owner = owner
+        self._reader = reader
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        if self._reader is not None:
+            self._reader.rebalanced(revoked)
         await self._owner.release(set(revoked))
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        if self._reader is not None:
+            self._reader.rebalanced(assigned)
         await self._owner.assigned(set(assigned))
 
 
 __all__ = [
     "FETCH_WAIT_MS",
+    "GroupReader",
     "PartitionOwner",
     "Rebalance",
     "Stopped",

@@ -1,7 +1,7 @@
 """The screening worker: consume events, evaluate them, produce Responses, commit.
 
 Data path of one fetch (`_process`):
-    records --decode_request--> Request | DeadLetter
+    records --undecodable_header_keys, decode_request--> Request | DeadLetter
     Requests --Protect.ainvoke_many (one batch per fetch)--> Responses
     Responses --producer.send--> result topic (same partition number as the input: per-partition
                                  order is kept), + moderation topic when triggered,
@@ -48,12 +48,13 @@ from worker.stream.codec import (
     dead_letter_headers,
     decode_request,
     encode_response,
+    undecodable_header_keys,
 )
 from worker.stream.groups import (
+    GroupReader,
     Rebalance,
     Stopped,
     close_clients,
-    fetch_until_stopped,
     group_consumer,
     until_stopped,
 )
@@ -130,6 +131,7 @@ class ScreeningWorker:
         self._below_limit = asyncio.Event()
         self._fatal: BaseException | None = None
         self._consumer: AIOKafkaConsumer | None = None
+        self._reader: GroupReader | None = None
         self._producer: AIOKafkaProducer | None = None  # at-least-once mode
         # Exactly-once mode: one transactional producer per owned input partition.
         self._transactional = settings.delivery == "exactly_once"
@@ -171,6 +173,7 @@ class ScreeningWorker:
             client_id=self._client_id,
             max_poll_records=self.settings.max_batch,
         )
+        self._reader = GroupReader(self._consumer)
         try:
             await until_stopped(stop, self._start_clients())
         except Stopped:
@@ -180,7 +183,7 @@ class ScreeningWorker:
         except KafkaError as exc:
             await self._close()
             raise BrokerError(f"cannot start Kafka clients: {exc}") from exc
-        self._consumer.subscribe(list(self._bindings), listener=Rebalance(self))
+        self._consumer.subscribe(list(self._bindings), listener=Rebalance(self, self._reader))
         log.info("worker_started", inputs=list(self._bindings), group=self.settings.group_id)
         try:
             await self._loop(stop)
@@ -198,11 +201,12 @@ class ScreeningWorker:
             self._partitions[binding.results] = len(partitions or ())
 
     async def _loop(self, stop: asyncio.Event) -> None:
-        consumer = self._consumer
-        assert consumer is not None
+        reader = self._reader
+        assert reader is not None
         while not stop.is_set() and self._fatal is None:
-            # Not a bare getmany: it waits as long as the group is (re)joining.
-            batch = await fetch_until_stopped(consumer, stop, max_records=self.settings.max_batch)
+            # Not a bare getmany: that one waits as long as the group is (re)joining, and fails
+            # at every call on a header key that is not UTF-8 (GroupReader reads on).
+            batch = await reader.fetch(stop, max_records=self.settings.max_batch)
             if batch:
                 async with self._processing:
                     await self._process(batch)
@@ -268,7 +272,7 @@ class ScreeningWorker:
                 outputs: list[_Out] = []
                 entries.append(_Delivery(record.offset, outputs))
                 try:
-                    decoded = decode_request(
+                    decoded = undecodable_header_keys(record.headers) or decode_request(
                         record.value, binding, self.settings.max_record_bytes, self._default_project
                     )
                 except Exception as exc:
