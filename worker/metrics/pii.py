@@ -57,6 +57,17 @@ from thinc.api import NumpyOps
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
 from worker.metrics.loading import Lazy
+from worker.metrics.pii_credentials import find_credentials, valid_credential
+from worker.metrics.pii_names import (
+    NAME_DECISION,
+    NAME_TOKEN,
+    Candidate,
+    Lexicon,
+    NameModel,
+    candidates_of,
+    featurize,
+    tokens_of,
+)
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -437,7 +448,7 @@ _PASSWORD = _re2(
 )
 _USERNAME = _re2(
     r"(?i:" + _START + r"(?:user[ \t]?name|user[ \t]?id|login(?:[ \t]?(?:name|id))?|"
-    r"screen[ \t]?name|handle|gamertag|gamer[ \t]tag|account[ \t]name|nickname|"
+    r"screen[ \t]?name|handle|gamertag|gamer[ \t]tag|nickname|"
     r"(?:twitter|instagram|insta|ig|tiktok|github|gitlab|reddit|discord|telegram|snapchat|"
     r"skype|steam|xbox|psn|twitch|mastodon|threads)(?:[ \t]+(?:handle|username|user|account|"
     r"id|name))?)"
@@ -761,8 +772,7 @@ def find_cued_names(text: str) -> list[PiiSpan]:
     return spans
 
 
-# Word tokens for finding name candidates: letters with inner apostrophes, dots or hyphens.
-_NAME_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*|\d+|[^\w\s]")
+_NAME_TOKEN = NAME_TOKEN
 _SENTENCE_END = frozenset(".!?\n")
 
 
@@ -848,27 +858,10 @@ def name_windows(text: str, common_words: frozenset[str] = frozenset()) -> list[
     return windows
 
 
-_NAME_FORBIDDEN_CHARS = frozenset("@/\\_#=:<>{}[]|()0123456789")
-
-
-def _plausible_name(entity: str, text_is_lower: bool) -> bool:
-    if any(c in _NAME_FORBIDDEN_CHARS for c in entity):
-        return False
-    words = [w for w in _NAME_TOKEN.findall(entity) if w[0].isalpha()]
-    if not words or all(w.lower() in STOP_WORDS for w in words):
-        return False
-    # "Mathias Pass", "Lahtinen Road": a street named after a person is part of an address.
-    if words[-1].lower() in _STREET_WORDS:
-        return False
-    # Place names in address blocks are often upper-case ("LOOMBAH"); names rarely are.
-    if all(w.isupper() for w in words):
-        return False
-    # In text that uses capitals, a name the model found in lower case is a common noun.
-    return text_is_lower or any(w[0].isupper() for w in words)
-
-
 class NameRecognizer:
-    """spaCy's small English NER (PERSON only), run on candidate windows, memory-bounded.
+    """Names from the trained candidate scorer (`pii_names`), with spaCy's small English NER
+    (PERSON and the other entity types) as one of its features, run on candidate windows,
+    memory-bounded.
 
     Every new token string becomes an entry in a spaCy vocabulary, so a long-running worker
     reading arbitrary text would grow without bound. Each call runs inside `memory_zone()`,
@@ -879,7 +872,7 @@ class NameRecognizer:
     holds the GIL anyway).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, model: NameModel | None = None) -> None:
         self._nlp = self._load()
         # spaCy types components as plain callables; the lemmatizer has `lookups`.
         lemmatizer: Any = self._nlp.get_pipe("lemmatizer")
@@ -888,6 +881,16 @@ class NameRecognizer:
         # are left out because they include first names ("john", "catherine", "rebecca").
         self.common_words = frozenset(
             word for pos in ("verb", "adj", "adv") for word in index[pos] if "_" not in word
+        )
+        dictionary = frozenset(
+            word for pos in ("noun", "verb", "adj", "adv") for word in index[pos] if "_" not in word
+        )
+        self.model = model or NameModel.load()
+        self.lexicon = Lexicon(
+            first_names=self.model.lexicon.first_names,
+            last_names=self.model.lexicon.last_names,
+            dictionary=dictionary,
+            common=self.common_words,
         )
         self._lock = threading.Lock()
         self.reloads = 0
@@ -913,57 +916,63 @@ class NameRecognizer:
             self._nlp = self._load()
             self.reloads += 1
 
-    def find(
+    def candidates(
         self, texts: Sequence[str], taken: Sequence[Sequence[PiiSpan]] | None = None
-    ) -> list[list[PiiSpan]]:
-        """The first PERSON span per text, from the NER on the text's candidate windows.
+    ) -> list[list[Candidate]]:
+        """Every name candidate per text, with its features (see `pii_names`).
 
-        An entity counts only when it covers a candidate word (the model's guesses about the
-        words around a candidate, "convert inches" next to "centimeters", are not taken) and
-        does not overlap a span in `taken` (an address, an email). All windows of all texts go
-        through the model in one batch: each call costs ~3 ms before its first window and ~1 ms
-        per window after it (measured here), so rounds with an early stop per text cost more
-        than they save. At most `MAX_NER_WINDOWS` windows per text.
+        The NER runs on windows around the candidate words `name_windows` picks, all windows of
+        all texts in one batch: each call costs ~3 ms before its first window and ~1 ms per
+        window after it (measured here). At most `MAX_NER_WINDOWS` windows per text. A candidate
+        overlapping a span in `taken` (an address, an email) is not a name of its own.
         """
         jobs = [
             (index, window)
             for index, text in enumerate(texts)
             for window in name_windows(text, self.common_words)[:MAX_NER_WINDOWS]
         ]
-        found: list[list[PiiSpan]] = [[] for _ in texts]
-        if not jobs:
-            return found
-        with self._lock:
-            with self._nlp.memory_zone():
-                docs = self._nlp.pipe([texts[i][w.start : w.end] for i, w in jobs])
-                for (index, window), doc in zip(jobs, docs, strict=True):
-                    if found[index]:
-                        continue  # one name is enough for the label
-                    name = self._first_name(texts[index], window, doc, taken, index)
-                    if name is not None:
-                        found[index].append(name)
-            self._reload_if_grown()
-        return found
+        ner: list[list[tuple[int, int, str]] | None] = [None for _ in texts]
+        if jobs:
+            with self._lock:
+                with self._nlp.memory_zone():
+                    docs = self._nlp.pipe([texts[i][w.start : w.end] for i, w in jobs])
+                    for (index, window), doc in zip(jobs, docs, strict=True):
+                        found = ner[index]
+                        if found is None:
+                            found = ner[index] = []
+                        found.append((window.start, window.end, "WINDOW"))
+                        found.extend(
+                            (window.start + e.start_char, window.start + e.end_char, e.label_)
+                            for e in doc.ents
+                        )
+                self._reload_if_grown()
+        out: list[list[Candidate]] = []
+        for index, text in enumerate(texts):
+            tokens = tokens_of(text)
+            found_candidates = candidates_of(text, tokens, self.lexicon)
+            if taken is not None:
+                spans = taken[index]
+                found_candidates = [
+                    c
+                    for c in found_candidates
+                    if not any(c.start < s.end and s.start < c.end for s in spans)
+                ]
+            featurize(text, tokens, found_candidates, self.lexicon, ner[index])
+            out.append(found_candidates)
+        return out
 
-    @staticmethod
-    def _first_name(
-        text: str,
-        window: NameWindow,
-        doc: Doc,
-        taken: Sequence[Sequence[PiiSpan]] | None,
-        index: int,
-    ) -> PiiSpan | None:
-        text_is_lower = not any(c.isupper() for c in text)
-        for ent in doc.ents:
-            if ent.label_ != "PERSON" or not _plausible_name(ent.text, text_is_lower):
-                continue
-            span = PiiSpan("name", window.start + ent.start_char, window.start + ent.end_char)
-            if not any(s < span.end and span.start < e for s, e in window.candidates):
-                continue
-            if taken is not None and any(span.overlaps(t) for t in taken[index]):
-                continue
-            return span
-        return None
+    def find(
+        self, texts: Sequence[str], taken: Sequence[Sequence[PiiSpan]] | None = None
+    ) -> list[list[PiiSpan]]:
+        """The candidates scoring at least `NAME_DECISION` per text, best first."""
+        found: list[list[PiiSpan]] = []
+        for candidates in self.candidates(texts, taken):
+            scored = sorted(
+                ((self.model.probability(c.features), c) for c in candidates),
+                key=lambda pair: -pair[0],
+            )
+            found.append([PiiSpan("name", c.start, c.end) for p, c in scored if p >= NAME_DECISION])
+        return found
 
 
 def _resolve_overlaps(results: Sequence[RecognizerResult]) -> list[RecognizerResult]:
@@ -991,6 +1000,21 @@ def _merge(text: str, structured: list[PiiSpan], patterns: list[PiiSpan]) -> lis
     """One reading per span: a date of birth is not also a phone number ("DOB 01-02-1990")."""
     dobs = [s for s in patterns if s.label == "date_of_birth"]
     return [s for s in structured if not any(s.overlaps(d) for d in dobs)] + patterns
+
+
+def _credentials_checked(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
+    """Passwords and usernames that pass the value checks; a username that is also read as a
+    password ("Brooklyn#0814" after "pw") is the password."""
+    passwords = [s for s in spans if s.label == "password"]
+    return [
+        s
+        for s in spans
+        if s.label not in ("password", "username")
+        or (
+            valid_credential(s.label, text, s.start, s.end)
+            and not (s.label == "username" and any(s.overlaps(p) for p in passwords))
+        )
+    ]
 
 
 def _with_address_tails(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
@@ -1071,9 +1095,10 @@ class PiiDetector:
                 + find_dates_of_birth(text)
                 + find_passwords(text)
                 + find_usernames(text)
+                + [PiiSpan(*found) for found in find_credentials(text)]
                 + find_cued_names(text)
             )
-            found.append(_merge(text, structured, patterns))
+            found.append(_merge(text, structured, _credentials_checked(text, patterns)))
         if self._names is not None:
             need = [i for i, spans in enumerate(found) if not any(s.label == "name" for s in spans)]
             taken = [_with_address_tails(texts[i], found[i]) for i in need]
