@@ -57,6 +57,7 @@ from thinc.api import NumpyOps
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
 from worker.metrics.loading import Lazy
+from worker.metrics.pii_context import find_accounts_and_cards, keep
 from worker.metrics.pii_credentials import find_credentials, valid_credential
 from worker.metrics.pii_names import (
     NAME_DECISION,
@@ -350,8 +351,47 @@ _CITY_STATE_ZIP = _re2(
     + r")[ \t]+\d{5}(?:-\d{4})?)"
     + _END
 )
+# A house number before a street type written first, in lower case as often typed in French,
+# Italian, Spanish and Portuguese: "12 rue des Tanneurs", "via Garibaldi 88" (below).
+_NUMBER_PREFIX_STREET = _re2(
+    _START + r"(\d{1,5}(?:[ \t]?(?i:bis|ter))?,?[ \t]+(?i:rue|avenue|av\.|bd|boulevard|chemin|"
+    r"allée|impasse|quai|cours|via|viale|piazza|calle|avenida|rua|carrera)[ \t]+"
+    r"(?:d[eu']s?[ \t]*|la[ \t]+|le[ \t]+|del[ \t]+|di[ \t]+|do[ \t]+|da[ \t]+)?\p{L}[\p{L}'-]+)"
+    + _END
+)
+_LOWER_PREFIX_STREET = _re2(
+    _START + r"((?:via|viale|piazza|corso|calle|rua|rue|avenida|carrera)[ \t]+"
+    r"\p{Lu}[\p{L}'\x{2019}-]+(?:[ \t]+\p{L}[\p{L}'\x{2019}-]+){0,3}?,?[ \t]+\d{1,5}[A-Za-z]?)"
+    + _END
+)
+# Turkish ("Moda Cad. No:112", "Bağdat Caddesi No: 212"), Colombian ("Carrera 7 # 72-41"),
+# Korean ("27 Teheran-ro 8-gil"), Russian ("ул. Пушкина, д. 10") and East Asian block addresses
+# (〒150-0011, 北沢2-14-7, 漕溪北路88号, 월드컵북로 396).
+_OTHER_STREETS = _re2(
+    r"(" + r"\p{Lu}[\p{L}'-]+[ \t]+(?:Cad\.|Caddesi|Cd\.|Sok\.|Sokak|Sokağı|Sk\.|Bulvarı|Blv\.|"
+    r"Mah\.|Mahallesi)[ \t,]*No[:.]?[ \t]*\d{1,5}|"
+    r"(?:Carrera|Calle|Transversal|Diagonal|Avenida|Cra\.|Cl\.)[ \t]+\d{1,3}[A-Za-z]?[ \t]*#"
+    r"[ \t]*\d{1,3}[A-Za-z]?-\d{1,3}|"
+    r"\d{1,5}[ \t]+\p{Lu}[\p{L}]+-(?:ro|gil|daero)(?:[ \t]+\d{1,3}-gil)?|"
+    r"(?:ул\.|улица|пр\.|проспект|пер\.|переулок|наб\.)[ \t]+\p{L}[\p{L}-]+,?[ \t]+(?:д\.|дом)"
+    r"[ \t]*\d{1,4}|"
+    r"〒[ \t]?\d{3}-\d{4}|"
+    r"[\p{Han}\p{Katakana}\p{Hiragana}]{2,}\d{1,4}-\d{1,4}(?:-\d{1,4})?|"
+    r"[\p{Han}]{2,}(?:路|街|道|巷|弄)\d{1,5}号|"
+    r"[\p{Hangul}]{2,}(?:로|길)[ \t]?\d{1,5}"
+    r")"
+)
+_POSTFACH = _re2(
+    _START + r"((?i:postfach|apartado(?:[ \t]+de[ \t]+correos)?|caixa[ \t]+postal|"
+    r"bo[îi]te[ \t]+postale|postbus|skrytka[ \t]+pocztowa)[ \t]+\d{1,6}(?:[ \t]\d{2,3}){0,2})"
+    + _END
+)
 # Shapes that are an address wherever they appear.
 _ADDRESS_SHAPES = (
+    _NUMBER_PREFIX_STREET,
+    _LOWER_PREFIX_STREET,
+    _OTHER_STREETS,
+    _POSTFACH,
     _SUFFIX_STREET,
     _SEPARATE_SUFFIX_STREET,
     _PREFIX_STREET,
@@ -412,27 +452,63 @@ _DATE_WORDS = _words(
 # Dates of birth: a date (with a day and a month) near a birth cue.
 # ---------------------------------------------------------------------------------------------
 
+# Month names in English, German, French, Spanish, Portuguese, Italian and Dutch (full and
+# abbreviated), for dates of birth written out ("11 février 1996", "3. Oktober 1990").
 _MONTHS = (
-    "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-    "sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+    "jan(?:uary|uar|vier|eiro|uari)?|feb(?:ruary|ruar|rero|bralo|ruari)?|f[ée]v(?:rier)?|"
+    "fevereiro|mar(?:ch|s|zo|ço|co)?|märz|maart|apr(?:il|ile)?|avr(?:il)?|abr(?:il)?|"
+    "may|mai|mayo|maio|maggio|mei|june?|juni|juin|junio|junho|giugno|july?|juli|juillet|julio|"
+    "julho|luglio|aug(?:ust|usti|ustus)?|ao[uû]t|agosto|sep(?:t(?:ember|iembre)?)?|"
+    "setembro|settembre|oct(?:ober|obre)?|okt(?:ober)?|octubre|outubro|ottobre|"
+    "nov(?:ember|embre|embro)?|dec(?:ember)?|dez(?:ember|embro)?|d[ée]c(?:embre)?|diciembre|"
+    "dicembre|gennaio|febbraio|aprile|enero|febrero|marzo|abril|mayo|junio|julio"
 )
+# Days written as ordinal words, as in speech: "August ninth, 1990".
+_DAY_WORDS = (
+    "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+    "thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
+    "twenty[ \\-](?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirtieth|"
+    "thirty[ \\-]first"
+)
+_YEAR = r"(?:1[89]\d\d|20\d\d)"
+_DAY = r"\d{1,2}(?:st|nd|rd|th|er|\.)?"
 _DATE = _re2(
     r"(?i:" + _START + r"("
-    # 5/19/1937, 19.05.1937, 19-05-37, 1937-05-19
+    # 5/19/1937, 19.05.1937, 19-05-37, 1937-05-19, 4. 9. 1983
     r"\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2})|\d{4}[/.\-]\d{1,2}[/.\-]\d{1,2}|"
-    # May 19, 1937 / May 19th / 19 May 1937 / 19th of May
-    r"(?:" + _MONTHS + r")\.?[ \t]+\d{1,2}(?:st|nd|rd|th)?(?:,?[ \t]+\d{4})?|"
-    r"\d{1,2}(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?(?:" + _MONTHS + r")\.?(?:,?[ \t]+\d{4})?"
-    r")" + _END + r")"
+    r"\d{1,2}\.[ \t]\d{1,2}\.[ \t]" + _YEAR + r"|"
+    # 02-Aug-1949
+    r"\d{1,2}[\-/ ](?:" + _MONTHS + r")[\-/ ]" + _YEAR + r"|"
+    # May 19, 1937 / August ninth, 1990
+    r"(?:" + _MONTHS + r")\.?[ \t]+(?:\d{1,2}(?:st|nd|rd|th)?|" + _DAY_WORDS + r")"
+    r",?[ \t]+" + _YEAR + r"|"
+    # 19 May 1937 / 19th of May, 1937 / 22 de julio de 1979 / 3. Oktober 1990
+    r""
+    + _DAY
+    + r"[ \t]+(?:of[ \t]+|de[ \t]+)?(?:"
+    + _MONTHS
+    + r")\.?,?[ \t]+(?:de[ \t]+)?"
+    + _YEAR
+    + r")"
+    + _END
+    + r")"
 )
+# East Asian dates: 1990年4月8日, 平成5年7月12日.
+_CJK_DATE = _re2(r"((?:\d{4}|(?:明治|大正|昭和|平成|令和)\d{1,2})年\d{1,2}月\d{1,2}日)")
 _BIRTH_CUE = _re2(
-    r"(?i:" + _START + r"(?:born|birth|birthday|birthdate|bday|b-day|dob|d\.o\.b\.?|"
-    r"date[ \t]+of[ \t]+birth|geboren|né|née|nacido|nacida)" + _END + r")"
+    r"(?i:" + _START + r"(?:born|births?|birthday|birthdate|birth_?date|date_of_birth|bday|"
+    r"b-day|dobs?|d\.o\.b\.?|date[ \t]+of[ \t]+birth|geboren|geburtsdatum|geb\.|n[ée]e?|"
+    r"n[ée]\(e\)|nacid[oa]|nacimiento|nascimento|nascita|nat[oa]|nasc|urodzon[ya]|urodzenia|"
+    r"född|födelsedatum|doğum|dogum|geboortedatum|nar\.|narozen[áa]?|rođen[a]?)"
+    + _END
+    + r"|生年月日|生まれ|出生|생년월일|जन्मतिथि|जन्म)"
 )
-# A birth cue at most this many characters before the date ("Please tell me your date of birth.
-# It's 5/19/1937" has 28 between them) or after it ("1990-01-01 is my birthday").
-BIRTH_CUE_BEFORE = 40
+# A birth cue at most this many characters before the date ("DOB field says MM/DD/YYYY but
+# i'm from the UK, is 05/04/1990" has 50 between them) or after it ("1990-01-01 is my birthday").
+BIRTH_CUE_BEFORE = 60
 BIRTH_CUE_AFTER = 20
+# A comparison before a date makes it a filter, not someone's birth date: "WHERE dob < '2007…".
+_COMPARISON_BEFORE = re.compile(r"(?:\s[<>]=?|between|after|before|since|until)\s*['\"]?$", re.I)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -666,6 +742,9 @@ def _street_after_cue(text: str, cue_end: int) -> PiiSpan | None:
         return None
     if after.group(2) is not None:  # words, then a number
         words = [w.lower().strip(".,") for w in after.group(1).split()]
+        # "the address in Schedule 1", "MAC address on windows 11".
+        if words[0] in STOP_WORDS and words[0] != "the":
+            return None
         number_end = int(after.end(2))
         # "meeting is on March 5", "the office in 5 minutes", "the team of 12 people".
         if words[-1] in STOP_WORDS or any(
@@ -690,7 +769,12 @@ def find_addresses(text: str) -> list[PiiSpan]:
         if _street_words_ok(text[start:end]):
             spans.append(PiiSpan("address", start, end))
     for pattern in _ADDRESS_SHAPES:
-        spans.extend(PiiSpan("address", *_group_span(m, 1)) for m in pattern.finditer(text))
+        for m in pattern.finditer(text):
+            start, end = _group_span(m, 1)
+            # "Unit 7 of the workbook", "Suite 2 of the tests".
+            if _first_word(text[end:]) == "of":
+                continue
+            spans.append(PiiSpan("address", start, end))
     for cue in _ADDRESS_CUE.finditer(text):
         span = _street_after_cue(text, int(cue.end()))
         if span is not None:
@@ -702,12 +786,43 @@ def find_dates_of_birth(text: str) -> list[PiiSpan]:
     if _BIRTH_CUE.search(text) is None:
         return []
     spans: list[PiiSpan] = []
-    for match in _DATE.finditer(text):
-        start, end = _group_span(match, 1)
-        before = text[max(0, start - BIRTH_CUE_BEFORE) : start]
-        after = text[end : end + BIRTH_CUE_AFTER]
-        if _BIRTH_CUE.search(before) is not None or _BIRTH_CUE.search(after) is not None:
-            spans.append(PiiSpan("date_of_birth", start, end))
+    for pattern in (_DATE, _CJK_DATE):
+        for match in pattern.finditer(text):
+            start, end = _group_span(match, 1)
+            before = text[max(0, start - BIRTH_CUE_BEFORE) : start]
+            after = text[end : end + BIRTH_CUE_AFTER]
+            if _COMPARISON_BEFORE.search(before):
+                continue
+            if _BIRTH_CUE.search(before) is not None or _BIRTH_CUE.search(after) is not None:
+                spans.append(PiiSpan("date_of_birth", start, end))
+    return spans + _dates_in_birth_columns(text)
+
+
+# Tables: a header naming a birth-date column, then rows with dates in that column.
+_TABLE_SPLIT = re.compile(r"\s*[,;|\t]\s*")
+_BIRTH_COLUMN = re.compile(
+    r"(?i)^[\"'`]?(?:dob|d\.o\.b\.?|birth_?date|date_?of_?birth|birthday|born|geburtsdatum)[\"'`]?$"
+)
+
+
+def _dates_in_birth_columns(text: str) -> list[PiiSpan]:
+    spans: list[PiiSpan] = []
+    column: int | None = None
+    offset = 0
+    for line in text.split("\n"):
+        fields = _TABLE_SPLIT.split(line.strip().strip("|"))
+        if column is None:
+            for k, value in enumerate(fields):
+                if _BIRTH_COLUMN.match(value.strip()):
+                    column = k
+        elif len(fields) > column:
+            value = fields[column].strip().strip("\"'")
+            match = _DATE.search(value)
+            if match is not None and value:
+                start = text.find(value, offset)
+                if start >= 0:
+                    spans.append(PiiSpan("date_of_birth", start, start + len(value)))
+        offset += len(line) + 1
     return spans
 
 
@@ -1090,6 +1205,8 @@ class PiiDetector:
                 PiiSpan(ENTITY_LABELS[r.entity_type], r.start, r.end) for r in self.analyze(text)
             ]
             structured += find_cued_structured(text)
+            structured = [s for s in structured if keep(s.label, text, s.start, s.end)]
+            structured += [PiiSpan(*found) for found in find_accounts_and_cards(text)]
             patterns = (
                 find_addresses(text)
                 + find_dates_of_birth(text)

@@ -87,10 +87,14 @@ _LOG_USER = _re2(
 )
 _SUDO_USER = _re2(r"sudo(?:\[\d+\])?:[ \t]+([a-z_][\w.\-]{1,31})[ \t]+:")
 # Combined access log: host, ident, user, [date.
-_ACCESS_LOG_USER = _re2(r"(?m:^\S+[ \t]+\S+[ \t]+([A-Za-z][\w.\-@]{1,40})[ \t]+\[\d{2}/\w{3}/\d{4})")
+_ACCESS_LOG_USER = _re2(
+    r"(?m:^\S+[ \t]+\S+[ \t]+([A-Za-z][\w.\-@]{1,40})[ \t]+\[\d{2}/\w{3}/\d{4})"
+)
 _TODO_USER = _re2(r"(?:TODO|FIXME|XXX)\(([A-Za-z][\w.\-]{1,30})\)")
 # Handles.
-_AT_HANDLE = _re2(r"(?:^|[\s(\[{\"'`,;])(@[A-Za-z0-9_](?:[\w.\-]{0,38}[A-Za-z0-9_])?)(@[\w.\-]+\.\w+)?")
+_AT_HANDLE = _re2(
+    r"(?:^|[\s(\[{\"'`,;])(@[A-Za-z0-9_](?:[\w.\-]{0,38}[A-Za-z0-9_])?)(@[\w.\-]+\.\w+)?"
+)
 _REDDIT_USER = _re2(r"(?:^|[^\w/])(u/[A-Za-z0-9_\-]{3,20})")
 _DISCORD_TAG = _re2(r"(?:^|[^\w#])([A-Za-z][\w.]{2,31}#\d{4})(?:$|[^\w])")
 _HOME_PATH = _re2(r"(?:/home/|/Users/|[Cc]:\\\\?Users\\\\?)([A-Za-z0-9_][\w.\-]{1,31})[/\\]")
@@ -140,7 +144,16 @@ _SYSTEM_ACCOUNTS: Final = _words(
     all anonymous default daemon www-data ubuntu ec2-user postgres mysql sa operator service
     deploy me you them him her us"""
 )
-_CODE_VALUE_PREFIXES: Final = ("os.", "process.", "env(", "getenv", "secrets.", "config.", "self.", "$")
+_CODE_VALUE_PREFIXES: Final = (
+    "os.",
+    "process.",
+    "env(",
+    "getenv",
+    "secrets.",
+    "config.",
+    "self.",
+    "$",
+)
 
 
 def _strip(value: str) -> str:
@@ -225,14 +238,29 @@ def find_credentials(text: str) -> list[Span]:
             is_password = any(
                 k in key
                 for k in (
-                    "pass", "pwd", "psk", "contraseña", "senha", "wachtwoord", "lösenord",
-                    "hasło", "haslo", "şifre", "sifre",
+                    "pass",
+                    "pwd",
+                    "psk",
+                    "contraseña",
+                    "senha",
+                    "wachtwoord",
+                    "lösenord",
+                    "hasło",
+                    "haslo",
+                    "şifre",
+                    "sifre",
                 )
             )
             if is_password:
                 if key.endswith(("_length", "length", "_policy", "_hash", "hash", "_file", "file")):
                     continue
-                if _password_ok(value) and (quoted or not value.isidentifier() or looks_like_password(value) or ":" in m.group(0) or "=" in m.group(0)):
+                if _password_ok(value) and (
+                    quoted
+                    or not value.isidentifier()
+                    or looks_like_password(value)
+                    or ":" in m.group(0)
+                    or "=" in m.group(0)
+                ):
                     found.append(_span("password", m, 3, value))
             elif _username_ok(value) and _field_value(text, m, quoted, value):
                 if key.endswith(("_id", "id")) and value.isdigit():
@@ -258,17 +286,24 @@ def find_credentials(text: str) -> list[Span]:
             value = _strip(m.group(2))
             quoted = bool(m.group(1)) and m.group(1) != "("
             if _password_ok(value) and (
-                _strong_password(value) or looks_like_password(value) or (quoted and len(value) >= 6)
+                _strong_password(value)
+                or looks_like_password(value)
+                or (quoted and len(value) >= 6)
             ):
                 if value.isdigit() and not 4 <= len(value) <= 8:
                     continue
                 found.append(_span("password", m, 2, value))
         for m in _BARE_PASSWORD.finditer(text):
             value = _strip(m.group(1))
-            if _password_ok(value) and (_strong_password(value) or (
-                value.isalnum() and any(c.isdigit() for c in value) and 4 <= len(value) <= 8
-                and not value.isalpha()
-            )):
+            if _password_ok(value) and (
+                _strong_password(value)
+                or (
+                    value.isalnum()
+                    and any(c.isdigit() for c in value)
+                    and 4 <= len(value) <= 8
+                    and not value.isalpha()
+                )
+            ):
                 found.append(_span("password", m, 1, value))
     for m in _WIFI_QR.finditer(text):
         if _password_ok(m.group(1)):
@@ -298,7 +333,11 @@ def find_credentials(text: str) -> list[Span]:
     for m in _AT_HANDLE.finditer(text):
         handle = m.group(1)
         after = text[int(m.end(1)) : int(m.end(1)) + 1]
-        if after == "(" or (after == "." and m.group(2) is None and "(" in text[int(m.end(1)) : int(m.end(1)) + 40].split("\n")[0]):
+        if after == "(" or (
+            after == "."
+            and m.group(2) is None
+            and "(" in text[int(m.end(1)) : int(m.end(1)) + 40].split("\n")[0]
+        ):
             continue  # a decorator in code: @app.get("/")
         if len(handle) < 4 or not _username_ok(handle):
             continue

@@ -124,10 +124,7 @@ def lowered(rows: Sequence[Any]) -> list[Text]:
             continue
         text = row.text.lower()
         spans = [
-            s
-            for e in row.entities
-            if e.label == "name"
-            for s in _occurrences(text, e.text.lower())
+            s for e in row.entities if e.label == "name" for s in _occurrences(text, e.text.lower())
         ]
         out.append((text, spans))
     return out
