@@ -368,7 +368,8 @@ _LOWER_PREFIX_STREET = _re2(
 # Korean ("27 Teheran-ro 8-gil"), Russian ("ул. Пушкина, д. 10") and East Asian block addresses
 # (〒150-0011, 北沢2-14-7, 漕溪北路88号, 월드컵북로 396).
 _OTHER_STREETS = _re2(
-    r"(" + r"\p{Lu}[\p{L}'-]+[ \t]+(?:Cad\.|Caddesi|Cd\.|Sok\.|Sokak|Sokağı|Sk\.|Bulvarı|Blv\.|"
+    r"(" + r"\p{Lu}[\p{L}'-]+[ \t]+(?:Cad\.|Caddesi|Cd\.|Sok\.|Sokak|Soka\x{011F}\x{0131}|Sk\.|"
+    r"Bulvar\x{0131}|Blv\.|"
     r"Mah\.|Mahallesi)[ \t,]*No[:.]?[ \t]*\d{1,5}|"
     r"(?:Carrera|Calle|Transversal|Diagonal|Avenida|Cra\.|Cl\.)[ \t]+\d{1,3}[A-Za-z]?[ \t]*#"
     r"[ \t]*\d{1,3}[A-Za-z]?-\d{1,3}|"
@@ -1207,6 +1208,13 @@ class PiiDetector:
             structured += find_cued_structured(text)
             structured = [s for s in structured if keep(s.label, text, s.start, s.end)]
             structured += [PiiSpan(*found) for found in find_accounts_and_cards(text)]
+            # A card number after "account" is the card (one reading per span).
+            cards = [s for s in structured if s.label == "credit_card_info"]
+            structured = [
+                s
+                for s in structured
+                if s.label != "account_info" or not any(s.overlaps(c) for c in cards)
+            ]
             patterns = (
                 find_addresses(text)
                 + find_dates_of_birth(text)

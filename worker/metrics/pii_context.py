@@ -161,9 +161,8 @@ def keep(label: str, text: str, start: int, end: int) -> bool:
             return False
         if _has_near(_words_after(text, end, 1), _words("firmware release build version")):
             return False
-        if int(value.split(".")[0]) < 10 and not _has_near(line_words, _NETWORK_WORDS):
-            return False  # "dovecot 2.3.21.1": a low first octet without a network word
-        return True
+        # "dovecot 2.3.21.1": a low first octet without a network word.
+        return int(value.split(".")[0]) >= 10 or _has_near(line_words, _NETWORK_WORDS)
     if label == "email":
         domain = value.rsplit("@", 1)[-1].lower()
         if domain.endswith(_EXAMPLE_DOMAINS):
@@ -173,8 +172,7 @@ def keep(label: str, text: str, start: int, end: int) -> bool:
         # user:password@host in a URL, and @user@server fediverse handles.
         return not ("://" in chunk or text[start - 1 : start] == "@")
     if label == "account_info":
-        digits = [c for c in value if c.isdigit()]
-        return len(set(digits)) > 1
+        return len({c for c in value if c.isdigit()}) > 1
     if label == "credit_card_info":
         line_start = text.rfind("\n", 0, start) + 1
         return _IBAN_BEFORE.search(text[line_start:start]) is None
@@ -230,9 +228,9 @@ def find_accounts_and_cards(text: str) -> list[Span]:
     for m in _ACCOUNT_CUE.finditer(text):
         start, end = int(m.start(1)), int(m.end(1))
         value = text[start:end].rstrip(" -")
-        digits = sum(c.isdigit() for c in value)
+        n_digits = sum(c.isdigit() for c in value)
         if (
-            not _ACCOUNT_DIGITS[0] <= digits <= _ACCOUNT_DIGITS[1]
+            not _ACCOUNT_DIGITS[0] <= n_digits <= _ACCOUNT_DIGITS[1]
             or len(set(value) - set(" -")) == 1
         ):
             continue
@@ -249,9 +247,13 @@ def find_accounts_and_cards(text: str) -> list[Span]:
     for m in _CARD_SHAPE.finditer(text):
         start, end = int(m.start(1)), int(m.end(1))
         digits = "".join(c for c in text[start:end] if c.isdigit())
-        if len(digits) in (16, 19) and _card_prefix(digits) and _luhn(digits):
-            if keep("credit_card_info", text, start, end):
-                found.append(("credit_card_info", start, end))
+        if (
+            len(digits) in (16, 19)
+            and _card_prefix(digits)
+            and _luhn(digits)
+            and keep("credit_card_info", text, start, end)
+        ):
+            found.append(("credit_card_info", start, end))
     return found
 
 

@@ -142,7 +142,7 @@ _NOT_VALUES: Final = _words(
 _SYSTEM_ACCOUNTS: Final = _words(
     """root admin administrator user users guest test tester nobody system everyone here channel
     all anonymous default daemon www-data ubuntu ec2-user postgres mysql sa operator service
-    deploy me you them him her us"""
+    deploy team me you them him her us"""
 )
 _CODE_VALUE_PREFIXES: Final = (
     "os.",
@@ -305,9 +305,11 @@ def find_credentials(text: str) -> list[Span]:
                 )
             ):
                 found.append(_span("password", m, 1, value))
-    for m in _WIFI_QR.finditer(text):
-        if _password_ok(m.group(1)):
-            found.append(_span("password", m, 1, m.group(1)))
+    found.extend(
+        _span("password", m, 1, m.group(1))
+        for m in _WIFI_QR.finditer(text)
+        if _password_ok(m.group(1))
+    )
     for m in _URL_CREDENTIALS.finditer(text):
         user, password = m.group(1), m.group(2)
         if _password_ok(password):
@@ -344,9 +346,11 @@ def find_credentials(text: str) -> list[Span]:
         end = int(m.end(2)) if m.group(2) else int(m.end(1))
         found.append(("username", int(m.start(1)), end))
     for pattern in (_REDDIT_USER, _DISCORD_TAG, _HOME_PATH):
-        for m in pattern.finditer(text):
-            if _username_ok(m.group(1)):
-                found.append(_span("username", m, 1, m.group(1)))
+        found.extend(
+            _span("username", m, 1, m.group(1))
+            for m in pattern.finditer(text)
+            if _username_ok(m.group(1))
+        )
     return found
 
 

@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from spacy.lang.en.stop_words import STOP_WORDS
 
@@ -144,8 +144,7 @@ class Lexicon:
     common: frozenset[str]  # English verbs, adjectives and adverbs (lower case)
 
 
-@dataclass(frozen=True)
-class Token:
+class Token(NamedTuple):
     start: int
     end: int
     text: str
