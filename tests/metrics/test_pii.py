@@ -572,3 +572,76 @@ def test_ner_reloads_when_its_index_has_grown(monkeypatch: pytest.MonkeyPatch) -
     assert recognizer._nlp is not first
     (found,) = recognizer.find(["Please forward this to Jennifer Lopez"])
     assert [s.label for s in found] == ["name"]
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        (
+            "DATABASE_URL=postgres://billing_svc:k9!Fq2zR#m4T@db.internal:5432/billing",
+            ["password", "username"],
+        ),
+        (
+            'curl -u "lmeyer:Herbst2023!" https://jira.internal/rest/api/2/issue',
+            ["password", "username"],
+        ),
+        (
+            'DATABASES = {"default": {"USER": "shop_admin", "PASSWORD": "Pl@nt41n-Sh0p"}}',
+            ["password", "username"],
+        ),
+        ("[client]\nuser=backup_ops\npassword=Ty7-bQ!u9xZ", ["password", "username"]),
+        (
+            "sshd[22890]: Accepted publickey for dnguyen from 10.20.4.118 port 60022",
+            ["network_info", "username"],
+        ),
+        ('File "/home/svetlana/projects/thesis/train.py", line 12', ["username"]),
+        ("anyone know if u/throwaway_88213 is legit?", ["username"]),
+        ("i think my ex knows my icloud pw (it was Brooklyn#0814)", ["password"]),
+        ("WIFI:S:Okonjo-Guest;T:WPA;P:mango-tree-2468;;", ["password"]),
+    ],
+)
+def test_credentials_in_configs_logs_and_chat(text: str, labels: list[str]) -> None:
+    assert detect(text) == labels
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'ansible_become_pass: "{{ vault_become_pass }}"',
+        "DB_PASSWORD=${POSTGRES_PASSWORD}",
+        "export interface LoginForm {\n  username: string;\n  password: string;\n}",
+        "passwd: password updated successfully",
+        "mongodb+srv://<username>:<password>@cluster0.mno2x.mongodb.net/",
+    ],
+)
+def test_credential_references_are_not_credentials(text: str) -> None:
+    assert not {"password", "username"} & set(detect(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("Nom : Camille Rousseau\nNée le 11 février 1996 à Dakar", "date_of_birth"),
+        ("Geburtsdatum: 07.08.2011", "date_of_birth"),
+        ("Caller: August ninth, 1990.", "date_of_birth"),  # after "date of birth?" below
+        ('name,dob,ssn\n"Okafor, Chinedu",1968-03-11,699-14-7493', "date_of_birth"),
+        ("Adresse actuelle : 12 rue des Tanneurs, 69001 Lyon", "address"),
+        ("doğru adres: Moda Cad. No:112 D:5, Kad\u0131köy 34710 İstanbul", "address"),
+        ("Member account no.: 0038-5521-907", "account_info"),
+        ("MC 2221 0038 4410 6727, exp 12/28", "credit_card_info"),
+    ],
+)
+def test_forms_from_more_countries(text: str, label: str) -> None:
+    if text.startswith("Caller:"):
+        text = "Agent: And the date of birth on the account?\n" + text
+    assert label in detect(text)
+
+
+def test_name_scores_rank_evidence() -> None:
+    """A given name and surname in a form field outranks the same words as a company name."""
+    names = get_detector()._names
+    assert names is not None
+    [person] = names.candidates(["Cardholder: Ebony Marsh"])
+    [company] = names.candidates(["We buy our paint from Ebony Marsh Ltd now."])
+    score = names.model.probability
+    assert max(score(c.features) for c in person) > max(score(c.features) for c in company)
