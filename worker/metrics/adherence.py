@@ -39,13 +39,14 @@ from grounded import Kind, Source, extract, normalise, verify
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
 from worker.metrics.claims import (
+    Context,
+    Span,
     claims,
     content_terms,
     context_of,
     idf,
     idf_table,
     is_refusal,
-    numbers,
     shows_arithmetic,
     slots,
     span,
@@ -97,9 +98,6 @@ NUMBER_WEIGHT: Final = 3.0
 # Question parts: split at question marks and coordinators ("how much is the rent and the
 # deposit?" has two).
 _PARTS: Final = re.compile(r"\?|\band\b|\balso\b|,|;|\bplus\b|\bor\b", re.IGNORECASE)
-# Clauses of a sentence (a list inside a sentence) and list items of a context.
-_SEGMENT: Final = re.compile(r"[,;:()]|\s[\u2014\u2013-]\s|\band\b|\bor\b")
-_ITEM: Final = re.compile(r"^\s*(?:[-*\u2022\u00b7\u25aa]|\d+[.)]|[a-z][.)])\s+")
 _WORD: Final = re.compile(r"[\w']+")
 _CLAIMS: Final = {Kind.NUMBER, Kind.ENTITY, Kind.QUOTE}
 
@@ -298,56 +296,39 @@ def completeness_features(context: str, question: str, answer: str) -> list[floa
         min((len(given.numbers) + len(given.entities)) / max(1, words) * 10, 3.0),
         math.log((words + 1) / (relevant_words + 1)),
         weight(given.terms & irrelevant_terms) / (weight(given.terms) or 1.0),
-        _segments_missed(ctx.sentences, touched, asked.terms, given.terms, given.numbers),
-        _list_items_missed(context, asked.terms, given),
+        _segments_missed(ctx, touched, asked.terms, given),
+        _list_items_missed(ctx, asked.terms, given),
         min(part_touched, default=1.0),
     ]
 
 
 def _segments_missed(
-    sentences: Sequence[Any],
-    touched: Sequence[float],
-    asked: frozenset[str],
-    terms: frozenset[str],
-    figures: frozenset[str],
+    ctx: Context, touched: Sequence[float], asked: frozenset[str], given: Span
 ) -> float:
     """The IDF share of the clauses of the sentences the answer uses that it leaves out: the
     dropped item of a list written as one sentence."""
     total = missed = 0.0
-    for sentence, share in zip(sentences, touched, strict=True):
+    for segments, share in zip(ctx.segments, touched, strict=True):
         if share < TOUCHED:
             continue
-        for segment in _SEGMENT.split(sentence.text):
-            seg_terms = set(content_terms(segment)) - asked
-            seg_figures = set(numbers(segment))
-            mass = weight(seg_terms) + NUMBER_WEIGHT * len(seg_figures)
+        for terms, figures in segments:
+            facts = terms - asked
+            mass = weight(facts) + NUMBER_WEIGHT * len(figures)
             if mass <= 0:
                 continue
             total += mass
-            if not (seg_terms & terms) and not (seg_figures & figures):
+            if not (facts & given.terms) and not (figures & given.numbers):
                 missed += mass
     return missed / total if total else 0.0
 
 
-def _list_items_missed(context: str, asked: frozenset[str], given: Any) -> float:
+def _list_items_missed(ctx: Context, asked: frozenset[str], given: Span) -> float:
     """The largest share of items left out of a context list (bullets, numbered lines) the
     answer uses at all."""
-    blocks: list[list[str]] = []
-    current: list[str] = []
-    for line in context.split("\n"):
-        if _ITEM.match(line):
-            current.append(line)
-            continue
-        if len(current) >= 2:
-            blocks.append(current)
-        current = []
-    if len(current) >= 2:
-        blocks.append(current)
     worst = 0.0
-    for block in blocks:
+    for block in ctx.lists:
         shares = []
-        for line in block:
-            item = span(line)
+        for item in block:
             facts = item.terms - asked
             total = weight(facts) + NUMBER_WEIGHT * len(item.numbers)
             got = weight(facts & given.terms) + NUMBER_WEIGHT * len(item.numbers & given.numbers)

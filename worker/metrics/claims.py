@@ -13,20 +13,21 @@ not. Words missing from the table are rare, so they get the table's highest IDF.
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Final
 
 IDF_PATH: Final = Path(__file__).parent / "models" / "word_idf.json.gz"
 
 # A "word": letters (any script) with inner apostrophes/hyphens; numbers are taken apart.
-_WORD: Final = re.compile(r"[^\W\d_](?:[\w'\u2019]*[^\W_])?", re.UNICODE)
+_WORD: Final = re.compile(r"[^\W\d_][\w'\u2019]*", re.UNICODE)
 # Numbers: 1,050 / 1.050,5 / 10.5 / 09:00 / 4.8.0 (a version: kept as one token).
 _NUMBER: Final = re.compile(r"(?<![\w.])\d+(?:[.,:]\d+)*(?![\w])|(?<![\w.])\d+(?=[^\W\d_])")
 _VERSIONISH: Final = re.compile(r"^\d+(?:\.\d+){2,}$")
@@ -67,14 +68,78 @@ _NUMBER_WORDS: Final[dict[str, float]] = {
 }
 # Negation cues (English plus the commonest ones of the other languages seen in RAG traffic).
 _NEGATION: Final = frozenset(
-    "not no never none nothing nobody neither nor cannot can't won't isn't aren't wasn't weren't "
-    "don't doesn't didn't shouldn't mustn't without unless except excluding n't "
-    "nicht kein keine nie ne pas jamais sans non niet geen nooit nunca sin nada".split()  # noqa: SIM905 - a word list reads better as text
+    [
+        "not",
+        "no",
+        "never",
+        "none",
+        "nothing",
+        "nobody",
+        "neither",
+        "nor",
+        "cannot",
+        "can't",
+        "won't",
+        "isn't",
+        "aren't",
+        "wasn't",
+        "weren't",
+        "don't",
+        "doesn't",
+        "didn't",
+        "shouldn't",
+        "mustn't",
+        "without",
+        "unless",
+        "except",
+        "excluding",
+        "n't",
+        "nicht",
+        "kein",
+        "keine",
+        "nie",
+        "ne",
+        "pas",
+        "jamais",
+        "sans",
+        "non",
+        "niet",
+        "geen",
+        "nooit",
+        "nunca",
+        "sin",
+        "nada",
+    ]
 )
 # Words that change the scope or condition of a statement: "only", "or", "all", "at least"...
 _CONDITION: Final = frozenset(
-    "only or and all any every each both either unless except if before after within "
-    "least most maximum minimum more less up over under per".split()  # noqa: SIM905 - a word list reads better as text
+    [
+        "only",
+        "or",
+        "and",
+        "all",
+        "any",
+        "every",
+        "each",
+        "both",
+        "either",
+        "unless",
+        "except",
+        "if",
+        "before",
+        "after",
+        "within",
+        "least",
+        "most",
+        "maximum",
+        "minimum",
+        "more",
+        "less",
+        "up",
+        "over",
+        "under",
+        "per",
+    ]
 )
 # "The context does not say": an answer that declines from the context is grounded even though
 # it names what the context lacks (the question's subject, often more).
@@ -95,16 +160,115 @@ _REFUSAL: Final = re.compile(
 )
 # Hedges, advice and references to the source: how an answer talks, not what it claims.
 _DISCOURSE: Final = frozenset(
-    "seem seems seemed appear appears appeared probably likely possibly perhaps maybe assume "
-    "guess think reckon believe suppose sounds looks look worth confirm confirming check "
-    "checking double sure certain reading read right understand understanding suggest suggests "
-    "recommend recommends say says said mention mentions mentioned state states stated note "
-    "notes noted document documents doc docs context text extract excerpt passage section "
-    "sections page leaflet article policy wording notice guide manual information info details "
-    "detail specify specified specifies explicitly actually basically generally usually simply "
-    "just also still yes okay ok hi hello thanks sorry unfortunately please you'd you'll i'd i'm "
-    "it's that's there's don't can't won't".split()  # noqa: SIM905 - a word list reads better as text
+    [
+        "seem",
+        "seems",
+        "seemed",
+        "appear",
+        "appears",
+        "appeared",
+        "probably",
+        "likely",
+        "possibly",
+        "perhaps",
+        "maybe",
+        "assume",
+        "guess",
+        "think",
+        "reckon",
+        "believe",
+        "suppose",
+        "sounds",
+        "looks",
+        "look",
+        "worth",
+        "confirm",
+        "confirming",
+        "check",
+        "checking",
+        "double",
+        "sure",
+        "certain",
+        "reading",
+        "read",
+        "right",
+        "understand",
+        "understanding",
+        "suggest",
+        "suggests",
+        "recommend",
+        "recommends",
+        "say",
+        "says",
+        "said",
+        "mention",
+        "mentions",
+        "mentioned",
+        "state",
+        "states",
+        "stated",
+        "note",
+        "notes",
+        "noted",
+        "document",
+        "documents",
+        "doc",
+        "docs",
+        "context",
+        "text",
+        "extract",
+        "excerpt",
+        "passage",
+        "section",
+        "sections",
+        "page",
+        "leaflet",
+        "article",
+        "policy",
+        "wording",
+        "notice",
+        "guide",
+        "manual",
+        "information",
+        "info",
+        "details",
+        "detail",
+        "specify",
+        "specified",
+        "specifies",
+        "explicitly",
+        "actually",
+        "basically",
+        "generally",
+        "usually",
+        "simply",
+        "just",
+        "also",
+        "still",
+        "yes",
+        "okay",
+        "ok",
+        "hi",
+        "hello",
+        "thanks",
+        "sorry",
+        "unfortunately",
+        "please",
+        "you'd",
+        "you'll",
+        "i'd",
+        "i'm",
+        "it's",
+        "that's",
+        "there's",
+        "don't",
+        "can't",
+        "won't",
+    ]
 )
+# Clauses of a sentence (a list inside a sentence) and list items of a context.
+_SEGMENT: Final = re.compile(r"[,;:()]|\s[\u2014\u2013-]\s|\band\b|\bor\b")
+_ITEM: Final = re.compile(r"^\s*(?:[-*\u2022\u00b7\u25aa]|\d+[.)]|[a-z][.)])\s+")
 # Unit conversions an answer may apply to one figure: days/weeks, months/years, hours, minutes.
 _CONVERSIONS: Final = (7, 12, 24, 52, 60, 365)
 # A claim that shows its arithmetic ("so that's £19", "about 42 days", "£84 in total") may state
@@ -131,6 +295,7 @@ def stop_words() -> frozenset[str]:
     return (frozenset(STOP_WORDS) | _DISCOURSE) - _NEGATION - _CONDITION
 
 
+@lru_cache(maxsize=65536)
 def stem(word: str) -> str:
     """A crude, consistent suffix stripper: "charges", "charged", "charge" -> "charg"."""
     w = word.lower().replace("\u2019", "'")
@@ -145,12 +310,14 @@ def stem(word: str) -> str:
     return w
 
 
+@lru_cache(maxsize=65536)
 def _number_value(token: str) -> str:
     """A canonical form: "1,050" and "1050" alike, "1,5" (decimal comma) as "1.5"."""
     if _VERSIONISH.match(token):
         return token
     if ":" in token:  # a time: 09:00 == 9:00
-        return ":".join(p.lstrip("0").rjust(1, "0") if p.isdigit() else p for p in token.split(":"))
+        hours, _, rest = token.partition(":")
+        return f"{hours.lstrip('0') or '0'}:{rest}"
     t = token
     if re.fullmatch(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?", t):
         t = t.replace(",", "")
@@ -169,12 +336,12 @@ def _canonical(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.10g}"
 
 
-def numbers(text: str) -> list[str]:
+def numbers(text: str, words: list[str] | None = None) -> list[str]:
     found = [_number_value(m.group()) for m in _NUMBER.finditer(text)]
-    for w in _WORD.findall(text):
-        v = _NUMBER_WORDS.get(w.lower())
-        if v is not None:
-            found.append(_canonical(v))
+    for w in words if words is not None else _words(text):
+        value = _NUMBER_WORDS.get(w.lower())
+        if value is not None:
+            found.append(_canonical(value))
     return found
 
 
@@ -196,37 +363,58 @@ class Span:
 
 
 def content_terms(text: str) -> list[str]:
+    return _terms_of(_words(text))
+
+
+def _words(text: str) -> list[str]:
+    return [w.rstrip("'\u2019") for w in _WORD.findall(text)]
+
+
+def _terms_of(words: list[str]) -> list[str]:
     stop = stop_words()
-    return [
-        stem(w)
-        for w in _WORD.findall(text)
-        if len(w) > 1 and w.lower() not in stop and w.lower() not in _KEPT_APART
-    ]
+    out = []
+    for w in words:
+        low = w.lower()
+        if len(low) > 1 and low not in stop and low not in _KEPT_APART:
+            out.append(stem(low))
+    return out
 
 
-_IDENTIFIER: Final = re.compile(
-    r"`[^`]+`|\b[\w-]*[A-Za-z][\w-]*[._/-][\w./-]*\w\b|\b[A-Z]{2,}\w*\b"
-)
+_CODE: Final = re.compile(r"`([^`]+)`")
+_CHUNK: Final = re.compile(r"[\w./-]+")
+_ALPHA: Final = re.compile(r"[^\W\d_]")
+_CAPITALISED: Final = re.compile(r"\b[A-Z][a-z][\w'\u2019-]*")
+_OPENS: Final = frozenset('.!?:"\u201c(')
 
 
 def entities(text: str) -> set[str]:
     """Names (capitalised words not opening a sentence), identifiers (`code`, env_vars, a.b.c)
     and acronyms, lowercased."""
-    found = {m.group().strip("`").lower() for m in _IDENTIFIER.finditer(text)}
-    for m in re.finditer(r"(?<![.!?:\n]\s)(?<!^)\b[A-Z][a-z][\w'\u2019-]*", text):
-        start = m.start()
-        before = text[:start].rstrip()
-        if not before or before[-1] in '.!?:\n"“(':
+    found = {m.group(1).lower() for m in _CODE.finditer(text)}
+    for chunk in _CHUNK.findall(text):
+        core = chunk.strip("./-_")
+        if len(core) < 2:
             continue
-        found.add(m.group().lower())
+        if ("." in core or "_" in core or "/" in core or "-" in core) and core[-1].isalnum():
+            if _ALPHA.search(core):
+                found.add(core.lower())
+        elif core[:2].isupper() and core[:2].isalpha():
+            found.add(core.lower())
+    for m in _CAPITALISED.finditer(text):
+        j = m.start() - 1
+        while j >= 0 and text[j].isspace():
+            j -= 1
+        if j >= 0 and text[j] not in _OPENS:
+            found.add(m.group().lower())
     return found
 
 
 def span(text: str) -> Span:
+    words = _words(text)
     return Span(
         text=text,
-        terms=frozenset(content_terms(text)),
-        numbers=frozenset(numbers(text)),
+        terms=frozenset(_terms_of(words)),
+        numbers=frozenset(numbers(text, words)),
         entities=frozenset(entities(text)),
     )
 
@@ -312,6 +500,34 @@ class Context:
             t: idf(t) * math.log(1 + (n + 1) / (c + 0.5)) / top for t, c in counts.items()
         }
 
+    @cached_property
+    def segments(self) -> list[list[tuple[frozenset[str], frozenset[str]]]]:
+        """Per sentence, its clauses' (terms, figures): a list written as one sentence."""
+        out = []
+        for s in self.sentences:
+            parts = []
+            for segment in _SEGMENT.split(s.text):
+                words = _words(segment)
+                parts.append((frozenset(_terms_of(words)), frozenset(numbers(segment, words))))
+            out.append(parts)
+        return out
+
+    @cached_property
+    def lists(self) -> list[list[Span]]:
+        """The context's lists (runs of two or more bulleted or numbered lines), item by item."""
+        blocks: list[list[Span]] = []
+        current: list[Span] = []
+        for line in self.text.split("\n"):
+            if _ITEM.match(line):
+                current.append(span(line))
+                continue
+            if len(current) >= 2:
+                blocks.append(current)
+            current = []
+        if len(current) >= 2:
+            blocks.append(current)
+        return blocks
+
     def contains_entity(self, entity: str) -> bool:
         return entity in self.entities or entity in self.lower
 
@@ -375,7 +591,8 @@ class Context:
         return "match" if slot.value in near else "mismatch"
 
 
-@lru_cache(maxsize=8)
+# Both RAG metrics of a batch of events read the same contexts: keep a batch's worth.
+@lru_cache(maxsize=64)
 def context_of(text: str) -> Context:
     return Context(text)
 
@@ -386,7 +603,7 @@ SLOT_WINDOW: Final = 4
 # A context position places a claim's figure when they share at least this much IDF weight
 # (about two informative words), and positions within this share of the best one count too.
 SLOT_MIN_WEIGHT: Final = 8.0
-SLOT_NEAR: Final = 0.75
+SLOT_NEAR: Final = 0.85
 _TOKEN: Final = re.compile(
     r"`[^`]+`|(?<![\w.])\d+(?:[.,:]\d+)*(?![\w])|(?<![\w.])\d+(?=[^\W\d_])|[^\W\d_](?:[\w'\u2019.-]*[^\W_])?",
     re.UNICODE,
@@ -420,11 +637,14 @@ def slots(text: str) -> list[Slot]:
                 items.append(("number", _canonical(_NUMBER_WORDS[low])))
             elif len(low) > 1 and low not in stop and low not in _KEPT_APART:
                 items.append(("term", stem(low)))
-        terms_at = [(i, v) for i, (k, v) in enumerate(items) if k == "term"]
+        positions = [i for i, (k, _) in enumerate(items) if k == "term"]
+        terms = [items[i][1] for i in positions]
         for i, (kind, value) in enumerate(items):
             if kind == "term":
                 continue
-            before = [v for j, v in terms_at if j < i and v != stem(value)][-SLOT_WINDOW:]
-            after = [v for j, v in terms_at if j > i and v != stem(value)][:SLOT_WINDOW]
-            out.append(Slot(value, kind, frozenset(before + after)))
+            at = bisect.bisect_left(positions, i)
+            own = stem(value)
+            before = [t for t in terms[max(0, at - SLOT_WINDOW - 1) : at] if t != own]
+            after = [t for t in terms[at : at + SLOT_WINDOW + 1] if t != own]
+            out.append(Slot(value, kind, frozenset(before[-SLOT_WINDOW:] + after[:SLOT_WINDOW])))
     return out
