@@ -68,78 +68,14 @@ _NUMBER_WORDS: Final[dict[str, float]] = {
 }
 # Negation cues (English plus the commonest ones of the other languages seen in RAG traffic).
 _NEGATION: Final = frozenset(
-    [
-        "not",
-        "no",
-        "never",
-        "none",
-        "nothing",
-        "nobody",
-        "neither",
-        "nor",
-        "cannot",
-        "can't",
-        "won't",
-        "isn't",
-        "aren't",
-        "wasn't",
-        "weren't",
-        "don't",
-        "doesn't",
-        "didn't",
-        "shouldn't",
-        "mustn't",
-        "without",
-        "unless",
-        "except",
-        "excluding",
-        "n't",
-        "nicht",
-        "kein",
-        "keine",
-        "nie",
-        "ne",
-        "pas",
-        "jamais",
-        "sans",
-        "non",
-        "niet",
-        "geen",
-        "nooit",
-        "nunca",
-        "sin",
-        "nada",
-    ]
+    "not no never none nothing nobody neither nor cannot can't won't isn't aren't wasn't "  # noqa: SIM905 - a word list reads better as text
+    "weren't don't doesn't didn't shouldn't mustn't without unless except excluding n't nicht "
+    "kein keine nie ne pas jamais sans non niet geen nooit nunca sin nada".split()
 )
 # Words that change the scope or condition of a statement: "only", "or", "all", "at least"...
 _CONDITION: Final = frozenset(
-    [
-        "only",
-        "or",
-        "and",
-        "all",
-        "any",
-        "every",
-        "each",
-        "both",
-        "either",
-        "unless",
-        "except",
-        "if",
-        "before",
-        "after",
-        "within",
-        "least",
-        "most",
-        "maximum",
-        "minimum",
-        "more",
-        "less",
-        "up",
-        "over",
-        "under",
-        "per",
-    ]
+    "only or and all any every each both either unless except if before after within least "  # noqa: SIM905 - a word list reads better as text
+    "most maximum minimum more less up over under per".split()
 )
 # "The context does not say": an answer that declines from the context is grounded even though
 # it names what the context lacks (the question's subject, often more).
@@ -160,111 +96,15 @@ _REFUSAL: Final = re.compile(
 )
 # Hedges, advice and references to the source: how an answer talks, not what it claims.
 _DISCOURSE: Final = frozenset(
-    [
-        "seem",
-        "seems",
-        "seemed",
-        "appear",
-        "appears",
-        "appeared",
-        "probably",
-        "likely",
-        "possibly",
-        "perhaps",
-        "maybe",
-        "assume",
-        "guess",
-        "think",
-        "reckon",
-        "believe",
-        "suppose",
-        "sounds",
-        "looks",
-        "look",
-        "worth",
-        "confirm",
-        "confirming",
-        "check",
-        "checking",
-        "double",
-        "sure",
-        "certain",
-        "reading",
-        "read",
-        "right",
-        "understand",
-        "understanding",
-        "suggest",
-        "suggests",
-        "recommend",
-        "recommends",
-        "say",
-        "says",
-        "said",
-        "mention",
-        "mentions",
-        "mentioned",
-        "state",
-        "states",
-        "stated",
-        "note",
-        "notes",
-        "noted",
-        "document",
-        "documents",
-        "doc",
-        "docs",
-        "context",
-        "text",
-        "extract",
-        "excerpt",
-        "passage",
-        "section",
-        "sections",
-        "page",
-        "leaflet",
-        "article",
-        "policy",
-        "wording",
-        "notice",
-        "guide",
-        "manual",
-        "information",
-        "info",
-        "details",
-        "detail",
-        "specify",
-        "specified",
-        "specifies",
-        "explicitly",
-        "actually",
-        "basically",
-        "generally",
-        "usually",
-        "simply",
-        "just",
-        "also",
-        "still",
-        "yes",
-        "okay",
-        "ok",
-        "hi",
-        "hello",
-        "thanks",
-        "sorry",
-        "unfortunately",
-        "please",
-        "you'd",
-        "you'll",
-        "i'd",
-        "i'm",
-        "it's",
-        "that's",
-        "there's",
-        "don't",
-        "can't",
-        "won't",
-    ]
+    "seem seems seemed appear appears appeared probably likely possibly perhaps maybe assume "  # noqa: SIM905 - a word list reads better as text
+    "guess think reckon believe suppose sounds looks look worth confirm confirming check "
+    "checking double sure certain reading read right understand understanding suggest "
+    "suggests recommend recommends say says said mention mentions mentioned state states "
+    "stated note notes noted document documents doc docs context text extract excerpt passage "
+    "section sections page leaflet article policy wording notice guide manual information "
+    "info details detail specify specified specifies explicitly actually basically generally "
+    "usually simply just also still yes okay ok hi hello thanks sorry unfortunately please "
+    "you'd you'll i'd i'm it's that's there's don't can't won't".split()
 )
 # Clauses of a sentence (a list inside a sentence) and list items of a context.
 _SEGMENT: Final = re.compile(r"[,;:()]|\s[\u2014\u2013-]\s|\band\b|\bor\b")
@@ -503,7 +343,7 @@ class Context:
     @cached_property
     def segments(self) -> list[list[tuple[frozenset[str], frozenset[str]]]]:
         """Per sentence, its clauses' (terms, figures): a list written as one sentence."""
-        out = []
+        out: list[list[tuple[frozenset[str], frozenset[str]]]] = []
         for s in self.sentences:
             parts = []
             for segment in _SEGMENT.split(s.text):

@@ -50,7 +50,7 @@ SEED: Final = 0
 Features = Callable[[str, str, str], list[float]]
 
 
-def _auc(truth: Sequence[bool], scores: Sequence[float]) -> float:
+def _auc(truth: Any, scores: Any) -> float:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(truth, scores))
