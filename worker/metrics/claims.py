@@ -265,7 +265,7 @@ def sentences(text: str) -> list[str]:
 
 def claims(answer: str) -> list[str]:
     """The answer's claims: its sentences, cut at clause boundaries."""
-    out = []
+    out: list[str] = []
     for sentence in sentences(answer):
         out.extend(c.strip() for c in _CLAUSE.split(sentence) if len(c.strip()) > 1)
     return out
