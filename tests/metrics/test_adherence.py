@@ -149,11 +149,26 @@ def test_a_dropped_list_item_lowers_completeness() -> None:
 
 def test_the_stored_heads_are_calibrated_increasing_maps() -> None:
     # The Platt map folded into each head must keep the raw ranking (a > 0): the card says so.
-    for card in (MODEL_CARD, COMPLETENESS_CARD):
-        data = json.loads(card.read_text("utf-8"))
-        assert data["hyperparameters"]["platt"]["a"] > 0
-        assert len(data["weights"]) == len(data["features"])
-        Platt.from_dict(data["hyperparameters"]["platt"])  # raises on a decreasing map
+    adherence_card = json.loads(MODEL_CARD.read_text("utf-8"))
+    completeness_card = json.loads(COMPLETENESS_CARD.read_text("utf-8"))
+    for card in (adherence_card, completeness_card):
+        Platt.from_dict(card["hyperparameters"]["platt"])  # raises on a decreasing map
+    assert len(adherence_card["weights"]) == len(adherence_card["features"])
+    trees = completeness_card["trees"]
+    assert len({len(trees[k]) for k in ("feature", "threshold", "left", "right", "value")}) == 1
+    # Every split reads a feature the head declares.
+    used = {f for tree in trees["feature"] for f in tree if f >= 0}
+    assert used <= set(range(len(completeness_card["features"])))
+
+
+def test_scores_are_probabilities_that_rank_like_the_raw_evidence() -> None:
+    # More unsupported figures can only lower adherence (the head's weight on them is negative).
+    question = "How much paid leave do I get?"
+    one_wrong = "You get 9 weeks of paid leave."
+    two_wrong = "You get 9 weeks of paid leave at 70% of base salary, within 15 months."
+    scores = [adherence(LEAVE, question, a) for a in (one_wrong, two_wrong)]
+    assert all(0.0 < s < 1.0 for s in scores)
+    assert scores[1] <= scores[0]
 
 
 def test_the_realistic_rows_print_the_lexical_baselines() -> None:

@@ -34,21 +34,21 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Final
 
-from grounded import Kind, Source, extract, normalise, verify
+import numpy as np
 
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
 from worker.metrics.claims import (
     Context,
     Span,
-    claims,
+    claim_spans,
     content_terms,
     context_of,
     idf,
     idf_table,
     is_refusal,
+    merged,
     shows_arithmetic,
-    slots,
     span,
     weight,
 )
@@ -60,7 +60,6 @@ COMPLETENESS_CARD: Final = MODELS / "completeness.card.json"
 ADHERENCE_FEATURES: Final = (
     "support",  # share of the answer's content words found in the context
     "support_with_question",  # ... in the context or the question
-    "claims_not_found",  # share of the answer's numbers/names/quotes grounded-check cannot find
     "novel_weight",  # the most IDF weight of words in neither context nor question, one claim
     "novel_peak",  # IDF of the three rarest such words (a specific invented detail)
     "numbers_absent",  # figures the context lacks, not derived by shown arithmetic
@@ -99,7 +98,6 @@ NUMBER_WEIGHT: Final = 3.0
 # deposit?" has two).
 _PARTS: Final = re.compile(r"\?|\band\b|\balso\b|,|;|\bplus\b|\bor\b", re.IGNORECASE)
 _WORD: Final = re.compile(r"[\w']+")
-_CLAIMS: Final = {Kind.NUMBER, Kind.ENTITY, Kind.QUOTE}
 
 
 @cache
@@ -137,17 +135,14 @@ def context_word_share(context: str, question: str, answer: str) -> float:
     return len(relevant & set(content_words(answer))) / len(relevant)
 
 
-def _lexical_support(context: str, question: str, answer: str) -> tuple[float, float, float]:
+def _lexical_support(context: str, question: str, answer: str) -> tuple[float, float]:
     words = content_words(answer)
     in_context = set(content_words(context))
     in_question = set(content_words(question))
     n = max(1, len(words))
     supported = sum(w in in_context for w in words) / n
     with_question = sum(w in in_context or w in in_question for w in words) / n
-    source = Source(Path("context"), context, normalise(context))
-    findings = verify(extract(answer, kinds=_CLAIMS), [source]).findings
-    not_found = sum(f.verdict.value != "grounded" for f in findings) / max(1, len(findings))
-    return supported, with_question, not_found
+    return supported, with_question
 
 
 def adherence_features(context: str, question: str, answer: str) -> list[float]:
@@ -155,10 +150,9 @@ def adherence_features(context: str, question: str, answer: str) -> list[float]:
     ctx = context_of(context)
     asked = span(question)
     asked_lower = question.lower()
-    parts = claims(answer) or [answer]
-    stated = [c for c in parts if not is_refusal(c)]
-    declines = len(stated) < len(parts)
-    answer_claims = [span(c) for c in stated]
+    parts = claim_spans(answer)
+    answer_claims = [c for c in parts if not is_refusal(c.text)]
+    declines = len(answer_claims) < len(parts)
     # Figures the answer states that the context or question has: an answer's own arithmetic
     # may start from them ("£38 single, so £19 back").
     grounded_figures = {
@@ -179,7 +173,7 @@ def adherence_features(context: str, question: str, answer: str) -> list[float]:
             if not (cued and ctx.derivable(n, pool - {n})):
                 numbers_absent += 1
     placed = misplaced = names_misplaced = 0
-    for slot in slots(" ".join(stated)):
+    for slot in (slot for claim in answer_claims for slot in claim.slots):
         if slot.kind == "number":
             if slot.value in asked.numbers:
                 continue
@@ -197,11 +191,10 @@ def adherence_features(context: str, question: str, answer: str) -> list[float]:
     asked_in_context = weight(t for t in asked.terms if t in ctx.terms)
     unanswerable = 1 - asked_in_context / (weight(asked.terms) or 1.0)
     novel_idf.sort(reverse=True)
-    support, with_question, not_found = _lexical_support(context, question, answer)
+    support, with_question = _lexical_support(context, question, answer)
     return [
         support,
         with_question,
-        not_found,
         min(novel_weight, 30.0) / 10,
         sum(novel_idf[:3]) / 30,
         min(numbers_absent, COUNT_CAP),
@@ -218,7 +211,7 @@ def completeness_features(context: str, question: str, answer: str) -> list[floa
     """The completeness head's inputs, in COMPLETENESS_FEATURES order."""
     ctx = context_of(context)
     asked = span(question)
-    given = span(answer)
+    given = merged(claim_spans(answer))
     answer_lower = answer.lower()
 
     def facts_covered(terms: frozenset[str], figures: frozenset[str]) -> float:
@@ -361,9 +354,37 @@ def _adherence_head() -> _Head:
     return _Head(MODEL_CARD, ADHERENCE_FEATURES)
 
 
+class _Trees:
+    """A calibrated boosted-tree ensemble stored as arrays: P = sigmoid(start + sum of leaves)."""
+
+    def __init__(self, card_path: Path, features: Sequence[str]) -> None:
+        card: dict[str, Any] = json.loads(card_path.read_text("utf-8"))
+        if tuple(card["features"]) != tuple(features):
+            raise RuntimeError(f"{card_path.name} was trained on other features: retrain it")
+        t = card["trees"]
+        self.start = float(card["start"])
+        self.trees = list(
+            zip(t["feature"], t["threshold"], t["left"], t["right"], t["value"], strict=True)
+        )
+
+    def __call__(self, x: Sequence[float]) -> float:
+        # The trees were grown on float32 features (scikit-learn's); compare the same values.
+        values = np.asarray(x, dtype=np.float32).tolist()
+        z = self.start
+        for feature, threshold, left, right, value in self.trees:
+            node = 0
+            while left[node] >= 0:
+                node = left[node] if values[feature[node]] <= threshold[node] else right[node]
+            z += value[node]
+        if z >= 0:
+            return 1.0 / (1.0 + math.exp(-z))
+        e = math.exp(z)
+        return e / (1.0 + e)
+
+
 @cache
-def _completeness_head() -> _Head:
-    return _Head(COMPLETENESS_CARD, COMPLETENESS_FEATURES)
+def _completeness_head() -> _Trees:
+    return _Trees(COMPLETENESS_CARD, COMPLETENESS_FEATURES)
 
 
 def adherence(context: str, question: str, answer: str) -> float:

@@ -24,6 +24,9 @@ from functools import cache, cached_property, lru_cache
 from pathlib import Path
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
+
 IDF_PATH: Final = Path(__file__).parent / "models" / "word_idf.json.gz"
 
 # A "word": letters (any script) with inner apostrophes/hyphens; numbers are taken apart.
@@ -200,6 +203,7 @@ class Span:
     terms: frozenset[str]  # content-word stems
     numbers: frozenset[str]
     entities: frozenset[str]  # lowercased names, identifiers and codes
+    slots: tuple[Slot, ...]  # its figures and names with their surrounding words
 
 
 def content_terms(text: str) -> list[str]:
@@ -249,18 +253,54 @@ def entities(text: str) -> set[str]:
     return found
 
 
+# Both RAG metrics analyse the same question and answer: keep a batch's worth.
+@lru_cache(maxsize=1024)
 def span(text: str) -> Span:
-    words = _words(text)
+    """One pass over a sentence or claim: its content words, figures, names and slots."""
+    names = entities(text)
+    stop = stop_words()
+    items: list[tuple[str, str]] = []  # (kind, value), kind "term", "number" or "entity"
+    for tok in _TOKEN.findall(text):
+        if tok[0].isdigit():
+            items.append(("number", _number_value(tok)))
+            continue
+        low = tok.strip("`").rstrip("'\u2019").lower()
+        if low in names:
+            items.append(("entity", low))
+        value = _NUMBER_WORDS.get(low)
+        if value is not None:
+            items.append(("number", _canonical(value)))
+        elif len(low) > 1 and low not in stop and low not in _KEPT_APART:
+            items.append(("term", stem(low)))
     return Span(
         text=text,
-        terms=frozenset(_terms_of(words)),
-        numbers=frozenset(numbers(text, words)),
-        entities=frozenset(entities(text)),
+        terms=frozenset(v for k, v in items if k == "term"),
+        numbers=frozenset(v for k, v in items if k == "number"),
+        entities=frozenset(names),
+        slots=tuple(_slots(items)),
     )
 
 
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s and len(s.strip()) > 1]
+
+
+@lru_cache(maxsize=256)
+def claim_spans(answer: str) -> tuple[Span, ...]:
+    """The answer's claims, analysed."""
+    return tuple(span(c) for c in claims(answer) or [answer])
+
+
+def merged(spans: Iterable[Span]) -> Span:
+    """Several spans as one (an answer from its claims)."""
+    parts = list(spans)
+    return Span(
+        text=" ".join(p.text for p in parts),
+        terms=frozenset().union(*(p.terms for p in parts)),
+        numbers=frozenset().union(*(p.numbers for p in parts)),
+        entities=frozenset().union(*(p.entities for p in parts)),
+        slots=tuple(slot for p in parts for slot in p.slots),
+    )
 
 
 def claims(answer: str) -> list[str]:
@@ -327,7 +367,7 @@ class Context:
         self.terms: frozenset[str] = frozenset().union(*(s.terms for s in self.sentences))
         self.numbers: frozenset[str] = frozenset().union(*(s.numbers for s in self.sentences))
         self.entities: frozenset[str] = frozenset().union(*(s.entities for s in self.sentences))
-        self.slots = slots(text)
+        self.slots = [slot for s in self.sentences for slot in s.slots]
         # BM25-style: a word's weight here is its general IDF, damped when most of the context's
         # sentences have it (the topic word says little about *which* sentence supports a claim).
         n = len(self.sentences)
@@ -379,25 +419,14 @@ class Context:
         x = as_float(number)
         if x is None:
             return False
-        values = sorted({v for v in (as_float(g) for g in given) if v is not None})[:30]
+        exact, rounded = _derivations(frozenset(given))
         # Quotients get rounded ("about 10.0%"): half a unit of the last digit shown.
         decimals = len(number.split(".")[1]) if "." in number else 0
         tol = 0.5 * 10**-decimals + 1e-9
-        exact = 1e-6 * max(1.0, abs(x))
-        for i, a in enumerate(values):
-            if abs(a - x) <= tol:
-                return True
-            for k in _CONVERSIONS:
-                if abs(a * k - x) <= exact or abs(a / k - x) <= tol:
-                    return True
-            for b in values[i:]:
-                if min(abs(a + b - x), abs(abs(a - b) - x), abs(a * b - x)) <= exact:
-                    return True
-                if a and b:
-                    for y in (a / b, b / a, 100 * a / b, 100 * b / a, a * b / 100):
-                        if abs(y - x) <= tol:
-                            return True
-        return False
+        return bool(
+            np.any(np.abs(exact - x) <= 1e-6 * max(1.0, abs(x)))
+            or np.any(np.abs(rounded - x) <= tol)
+        )
 
     def align(self, claim: Span, k: int = 3) -> list[int]:
         """Indices of the k context sentences that best support the claim, by the IDF-weighted
@@ -432,6 +461,31 @@ class Context:
 
 
 # Both RAG metrics of a batch of events read the same contexts: keep a batch's worth.
+@lru_cache(maxsize=256)
+def _derivations(given: frozenset[str]) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Every value one step of arithmetic makes from the given figures: (exact results: sums,
+    differences, products, unit multiples; results that may be shown rounded: the figures
+    themselves, quotients, percentages, unit fractions)."""
+    parsed = (as_float(g) for g in given)
+    v = np.array(sorted({p for p in parsed if p is not None})[:30], dtype=np.float64)
+    k = np.array(_CONVERSIONS, dtype=np.float64)
+    a, b = v[:, None], v[None, :]
+    exact = np.concatenate(
+        [(a + b).ravel(), np.abs(a - b).ravel(), (a * b).ravel(), (v[:, None] * k).ravel()]
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rounded = np.concatenate(
+            [
+                v,
+                (a / b).ravel(),
+                (100 * a / b).ravel(),
+                (a * b / 100).ravel(),
+                (v[:, None] / k).ravel(),
+            ]
+        )
+    return exact, rounded[np.isfinite(rounded)]
+
+
 @lru_cache(maxsize=64)
 def context_of(text: str) -> Context:
     return Context(text)
@@ -444,10 +498,7 @@ SLOT_WINDOW: Final = 4
 # (about two informative words), and positions within this share of the best one count too.
 SLOT_MIN_WEIGHT: Final = 8.0
 SLOT_NEAR: Final = 0.85
-_TOKEN: Final = re.compile(
-    r"`[^`]+`|(?<![\w.])\d+(?:[.,:]\d+)*(?![\w])|(?<![\w.])\d+(?=[^\W\d_])|[^\W\d_](?:[\w'\u2019.-]*[^\W_])?",
-    re.UNICODE,
-)
+_TOKEN: Final = re.compile(r"`[^`]+`|\d+(?:[.,:]\d+)*|[^\W\d_][\w'\u2019]*", re.UNICODE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -457,34 +508,21 @@ class Slot:
     window: frozenset[str]  # content-word stems around it
 
 
+def _slots(items: list[tuple[str, str]]) -> list[Slot]:
+    positions = [i for i, (kind, _) in enumerate(items) if kind == "term"]
+    terms = [items[i][1] for i in positions]
+    out = []
+    for i, (kind, value) in enumerate(items):
+        if kind == "term":
+            continue
+        at = bisect.bisect_left(positions, i)
+        own = stem(value)
+        before = [t for t in terms[max(0, at - SLOT_WINDOW - 1) : at] if t != own]
+        after = [t for t in terms[at : at + SLOT_WINDOW + 1] if t != own]
+        out.append(Slot(value, kind, frozenset(before[-SLOT_WINDOW:] + after[:SLOT_WINDOW])))
+    return out
+
+
 def slots(text: str) -> list[Slot]:
     """The numbers and names of a text, each with the content words around it (same sentence)."""
-    out: list[Slot] = []
-    stop = stop_words()
-    for sentence in sentences(text):
-        names = entities(sentence)
-        items: list[tuple[str, str]] = []  # (kind, value): kind term/number/entity
-        for m in _TOKEN.finditer(sentence):
-            tok = m.group()
-            if tok[0].isdigit():
-                items.append(("number", _number_value(tok)))
-                continue
-            low = tok.strip("`").lower()
-            if low in names:
-                items.append(("entity", low))
-                items.append(("term", stem(low)))
-            elif low in _NUMBER_WORDS:
-                items.append(("number", _canonical(_NUMBER_WORDS[low])))
-            elif len(low) > 1 and low not in stop and low not in _KEPT_APART:
-                items.append(("term", stem(low)))
-        positions = [i for i, (k, _) in enumerate(items) if k == "term"]
-        terms = [items[i][1] for i in positions]
-        for i, (kind, value) in enumerate(items):
-            if kind == "term":
-                continue
-            at = bisect.bisect_left(positions, i)
-            own = stem(value)
-            before = [t for t in terms[max(0, at - SLOT_WINDOW - 1) : at] if t != own]
-            after = [t for t in terms[at : at + SLOT_WINDOW + 1] if t != own]
-            out.append(Slot(value, kind, frozenset(before[-SLOT_WINDOW:] + after[:SLOT_WINDOW])))
-    return out
+    return [slot for sentence in sentences(text) for slot in span(sentence).slots]

@@ -7,13 +7,14 @@ context_adherence` / `protect train completeness`); HEAD `idf` rebuilds the IDF 
   on) and our written pairs `training-data/context_adherence.jsonl` (every kind of subtle error;
   weighted to a third of HaluEval's weight, so neither register swamps the other). FaithBench is
   CC-BY-NC-SA (non-commercial): it is an evaluation set only and never trained on.
-- completeness: a logistic head over `completeness_features`, fitted on our written pairs
-  `training-data/completeness.jsonl` (there is no public labelled completeness data).
+- completeness: a small gradient-boosted tree ensemble over `completeness_features`, fitted on
+  our written pairs `training-data/completeness.jsonl` (there is no public labelled completeness
+  data), exported to plain arrays.
 
-For both, the regularisation is chosen by AUC on the realistic corpus's validation half, then a
-Platt map fitted on that half's raw logits is folded into the weights (with the feature
-standardisation), so the stored head outputs a calibrated probability. The test half is never
-read here.
+For both, the regularisation (ensemble size) is chosen by AUC on the realistic corpus's validation
+half, then a Platt map fitted on that half's raw logits is folded into the weights (with the
+feature standardisation) or leaf values, so the stored head outputs a calibrated probability.
+The test half is never read here.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ C_GRID: Final = (0.003, 0.01, 0.03, 0.1, 0.3)
 # the metric is used in, HaluEval keeps the short-answer Wikipedia case (and its public score).
 WRITTEN_SHARE: Final = 1 / 3
 SEED: Final = 0
+# Completeness: small boosted-tree ensembles (depth, trees, learning rate), small to large. The
+# coverage features interact (a short answer is complete when the question asks one thing), which
+# a linear head cannot express: on the training rows' 5-fold CV the trees reach AUC ~0.78 where
+# logistic regression stays at ~0.73.
+TREE_GRID: Final = ((1, 300, 0.05), (2, 100, 0.1), (2, 200, 0.05), (2, 300, 0.03))
 Features = Callable[[str, str, str], list[float]]
 
 
@@ -187,18 +193,78 @@ def train_adherence(datasets: Path) -> dict[str, Any]:
     }
 
 
+def _export_trees(model: Any) -> tuple[dict[str, list[list[Any]]], float]:
+    """A fitted binary GradientBoostingClassifier as plain arrays (the learning rate folded into
+    the leaf values) and its constant start (the prior's log-odds)."""
+    trees: dict[str, list[list[Any]]] = {
+        "feature": [],
+        "threshold": [],
+        "left": [],
+        "right": [],
+        "value": [],
+    }
+    for estimator in model.estimators_[:, 0]:
+        t = estimator.tree_
+        trees["feature"].append([int(f) for f in t.feature])
+        trees["threshold"].append([float(v) for v in t.threshold])
+        trees["left"].append([int(v) for v in t.children_left])
+        trees["right"].append([int(v) for v in t.children_right])
+        trees["value"].append([float(v) * model.learning_rate for v in t.value[:, 0, 0]])
+    probe = np.zeros((1, model.n_features_in_))
+    start = float(model.decision_function(probe)[0]) - sum(
+        float(e.predict(probe)[0]) * model.learning_rate for e in model.estimators_[:, 0]
+    )
+    return trees, start
+
+
+def _tree_raw(trees: dict[str, list[list[Any]]], start: float, x: np.ndarray[Any, Any]) -> float:
+    z = start
+    for feature, threshold, left, right, value in zip(
+        trees["feature"],
+        trees["threshold"],
+        trees["left"],
+        trees["right"],
+        trees["value"],
+        strict=True,
+    ):
+        node = 0
+        while left[node] >= 0:
+            node = left[node] if x[feature[node]] <= threshold[node] else right[node]
+        z += value[node]
+    return z
+
+
 def train_completeness() -> dict[str, Any]:
+    # Training only: scikit-learn is not needed at run time (the trees are stored as arrays).
+    from sklearn.ensemble import GradientBoostingClassifier
+
     x, y = _rows("completeness", completeness_features)
     x_val, y_val = _validation("completeness", completeness_features)
-    head = _choose_and_calibrate(x, y, np.ones(len(y)), x_val, y_val)
-    weights, bias = head["weights"], head["bias"]
-    p_val = _sigmoid(x_val @ weights + bias)
+    results = []
+    for depth, n, rate in TREE_GRID:
+        model = GradientBoostingClassifier(
+            max_depth=depth, n_estimators=n, learning_rate=rate, subsample=0.8, random_state=SEED
+        ).fit(x, y)
+        results.append((_auc(y_val, model.decision_function(x_val)), (depth, n, rate), model))
+    # Ties go to the smaller ensemble (the grid is ordered from small to large).
+    val_auc, (depth, n, rate), model = max(results, key=lambda r: round(r[0], 4))
+    trees, start = _export_trees(model)
+    raw_val = [_tree_raw(trees, start, row.astype(np.float32)) for row in x_val]
+    platt = fit_platt(raw_val, [bool(t) for t in y_val])
+    trees["value"] = [[v * platt.a for v in leaf] for leaf in trees["value"]]
+    start = start * platt.a + platt.b
+    p_val = _sigmoid(np.array([_tree_raw(trees, start, row.astype(np.float32)) for row in x_val]))
+    p_train = np.array([_tree_raw(trees, start, row.astype(np.float32)) for row in x])
     return {
         "model": "completeness",
-        "kind": "logistic regression over question/context coverage features, Platt-calibrated",
+        "kind": "gradient-boosted trees (depth-2) over question/context coverage features, "
+        "Platt-calibrated; stored as arrays, scored with plain Python",
         "features": list(COMPLETENESS_FEATURES),
-        "weights": [round(float(v), 6) for v in weights],
-        "bias": round(float(bias), 6),
+        "start": round(start, 6),
+        "trees": {
+            k: [[round(v, 6) if isinstance(v, float) else v for v in t] for t in ts]
+            for k, ts in trees.items()
+        },
         "output": "P(complete), calibrated on the realistic validation half",
         "data": {
             "written": {
@@ -209,12 +275,21 @@ def train_completeness() -> dict[str, Any]:
             "calibration": f"evals/completeness.jsonl validation half ({len(y_val)} rows; "
             f"halves by sha256 of '{HALF_SEED}' + pair)",
         },
-        "hyperparameters": {"C": head["C"], "C_grid": list(C_GRID), "platt": head["platt"]},
+        "hyperparameters": {
+            "max_depth": depth,
+            "n_estimators": n,
+            "learning_rate": rate,
+            "subsample": 0.8,
+            "grid": [list(g) for g in TREE_GRID],
+            "platt": platt.to_dict(),
+        },
         "scores": {
-            "training_auc": round(_auc(y, x @ weights), 4),
-            "realistic_validation_auc": round(head["validation_auc"], 4),
+            "training_auc": round(_auc(y, p_train), 4),
+            "realistic_validation_auc": round(val_auc, 4),
             "realistic_validation_ece": round(_ece(list(y_val), list(p_val)), 4),
-            "validation_auc_by_C": head["grid"],
+            "validation_auc_by_config": {
+                f"depth {d}, {nn} trees, rate {r}": round(a, 4) for a, (d, nn, r), _ in results
+            },
         },
         "limits": "lexical: catches a missed figure, list item or question part; not an answer "
         "that mentions every fact but misstates what the question needs",
