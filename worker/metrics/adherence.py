@@ -85,6 +85,8 @@ COMPLETENESS_FEATURES: Final = (
     "segments_missed",  # clauses of touched sentences left out (a dropped list item)
     "list_items_missed",  # items of a touched list left out
     "weakest_part_touched",  # per question part: its best sentence touched; min
+    "answer_on_topic",  # IDF share of the answer's words that the relevant sentences have
+    "focus_covered",  # key facts covered of the sentences with the question's rarest word
 )
 # Counts beyond this many add nothing: the signal is "some", and a cap keeps long answers from
 # being judged by length.
@@ -292,7 +294,19 @@ def completeness_features(context: str, question: str, answer: str) -> list[floa
         _segments_missed(ctx, touched, asked.terms, given),
         _list_items_missed(ctx, asked.terms, given),
         min(part_touched, default=1.0),
+        weight(given.terms & relevant_terms) / (weight(given.terms) or 1.0),
+        _focus_covered(ctx, asked, facts_covered),
     ]
+
+
+def _focus_covered(ctx: Context, asked: Span, covered: Any) -> float:
+    """How well the answer covers the sentences holding the question's most specific word (the
+    one the context has that is rarest in general): "what's the *deposit*?"."""
+    in_context = [t for t in asked.terms if t in ctx.terms]
+    if not in_context:
+        return 1.0
+    focus = max(in_context, key=lambda t: (idf(t), t))
+    return max(float(covered(s.terms, s.numbers)) for s in ctx.sentences if focus in s.terms)
 
 
 def _segments_missed(

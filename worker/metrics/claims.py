@@ -227,6 +227,8 @@ def _terms_of(words: list[str]) -> list[str]:
 _CODE: Final = re.compile(r"`([^`]+)`")
 _CHUNK: Final = re.compile(r"[\w./-]+")
 _ALPHA: Final = re.compile(r"[^\W\d_]")
+_MEASURE_LIKE: Final = re.compile(r"^\d[\d.,]*/")
+_POSSESSIVE: Final = re.compile(r"['\u2019]s?$")
 _CAPITALISED: Final = re.compile(r"\b[A-Z][a-z][\w'\u2019-]*")
 _OPENS: Final = frozenset('.!?:"\u201c(')
 
@@ -239,8 +241,9 @@ def entities(text: str) -> set[str]:
         core = chunk.strip("./-_")
         if len(core) < 2:
             continue
-        if ("." in core or "_" in core or "/" in core or "-" in core) and core[-1].isalnum():
-            if _ALPHA.search(core):
+        # Identifiers: dotted, slashed or snake_case (not "6-month", "e.g.", "25/month").
+        if ("." in core or "_" in core or "/" in core) and core[-1].isalnum():
+            if len(core) > 3 and _ALPHA.search(core) and not _MEASURE_LIKE.match(core):
                 found.add(core.lower())
         elif core[:2].isupper() and core[:2].isalpha():
             found.add(core.lower())
@@ -249,7 +252,7 @@ def entities(text: str) -> set[str]:
         while j >= 0 and text[j].isspace():
             j -= 1
         if j >= 0 and text[j] not in _OPENS:
-            found.add(m.group().lower())
+            found.add(_POSSESSIVE.sub("", m.group().lower()))
     return found
 
 

@@ -52,7 +52,10 @@ SEED: Final = 0
 # coverage features interact (a short answer is complete when the question asks one thing), which
 # a linear head cannot express: on the training rows' 5-fold CV the trees reach AUC ~0.78 where
 # logistic regression stays at ~0.73.
-TREE_GRID: Final = ((1, 300, 0.05), (2, 100, 0.1), (2, 200, 0.05), (2, 300, 0.03))
+TREE_GRID: Final = ((2, 100, 0.1), (2, 200, 0.05), (3, 100, 0.05))
+# Every tree sees every row (deterministic) and no leaf holds fewer than this many rows: on the
+# training rows' CV this is steadier than subsampling (AUC spread over seeds ~0.03 on 72 rows).
+MIN_LEAF: Final = 5
 Features = Callable[[str, str, str], list[float]]
 
 
@@ -243,7 +246,11 @@ def train_completeness() -> dict[str, Any]:
     results = []
     for depth, n, rate in TREE_GRID:
         model = GradientBoostingClassifier(
-            max_depth=depth, n_estimators=n, learning_rate=rate, subsample=0.8, random_state=SEED
+            max_depth=depth,
+            n_estimators=n,
+            learning_rate=rate,
+            min_samples_leaf=MIN_LEAF,
+            random_state=SEED,
         ).fit(x, y)
         results.append((_auc(y_val, model.decision_function(x_val)), (depth, n, rate), model))
     # Ties go to the smaller ensemble (the grid is ordered from small to large).
@@ -279,7 +286,7 @@ def train_completeness() -> dict[str, Any]:
             "max_depth": depth,
             "n_estimators": n,
             "learning_rate": rate,
-            "subsample": 0.8,
+            "min_samples_leaf": MIN_LEAF,
             "grid": [list(g) for g in TREE_GRID],
             "platt": platt.to_dict(),
         },
