@@ -408,6 +408,11 @@ def adherence(context: str, question: str, answer: str) -> float:
 
 def completeness(context: str, question: str, answer: str) -> float:
     """Calibrated probability that the answer covers what the question asks of the context."""
+    ctx = context_of(context)
+    if not span(question).terms & ctx.terms:
+        # The context shares no word with the question: it offers nothing the answer could have
+        # left out (the trees never saw such a case; scoring it would be a guess).
+        return 1.0
     return _completeness_head()(completeness_features(context, question, answer))
 
 
