@@ -5,7 +5,7 @@ context_adherence` / `protect train completeness`); HEAD `idf` rebuilds the IDF 
   Data: HaluEval QA with knowledge (MIT; knowledge from HotpotQA, CC-BY-SA-4.0; the gold answer
   is grounded, ChatGPT's wrong answers are not; split by `qid`, only the train split is fitted
   on) and our written pairs `training-data/context_adherence.jsonl` (every kind of subtle error;
-  weighted to a third of HaluEval's weight, so neither register swamps the other). FaithBench is
+  weighted to HaluEval's total weight, so neither register swamps the other). FaithBench is
   CC-BY-NC-SA (non-commercial): it is an evaluation set only and never trained on.
 - completeness: a small gradient-boosted tree ensemble over `completeness_features`, fitted on
   our written pairs `training-data/completeness.jsonl` (there is no public labelled completeness
@@ -46,7 +46,9 @@ DATASET: Final = "groundedness_halueval/halueval_qa_knowledge_grounded.jsonl"
 C_GRID: Final = (0.003, 0.01, 0.03, 0.1, 0.3)
 # Our written pairs weigh this share of HaluEval's train split in total: they are the register
 # the metric is used in, HaluEval keeps the short-answer Wikipedia case (and its public score).
-WRITTEN_SHARE: Final = 1 / 3
+# Equal weight: on the written rows' 5-fold CV, 1/3 reaches AUC 0.734, 1 0.744, 3 and 10 0.747
+# (while HaluEval's test AUC stays 0.93-0.94).
+WRITTEN_SHARE: Final = 1.0
 SEED: Final = 0
 # Completeness: small boosted-tree ensembles (depth, trees, learning rate), small to large. The
 # coverage features interact (a short answer is complete when the question asks one thing), which
