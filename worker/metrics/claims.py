@@ -225,7 +225,8 @@ def _terms_of(words: list[str]) -> list[str]:
 
 
 _CODE: Final = re.compile(r"`([^`]+)`")
-_CHUNK: Final = re.compile(r"[\w./-]+")
+_IDENTIFIER: Final = re.compile(r"[\w./-]*\w[._/][\w./-]*")
+_ACRONYM: Final = re.compile(r"(?<![\w./-])[A-Z]{2}[\w-]*(?:[./][\w-]+)*")
 _ALPHA: Final = re.compile(r"[^\W\d_]")
 _MEASURE_LIKE: Final = re.compile(r"^\d[\d.,]*/")
 _POSSESSIVE: Final = re.compile(r"['\u2019]s?$")
@@ -237,16 +238,14 @@ def entities(text: str) -> set[str]:
     """Names (capitalised words not opening a sentence), identifiers (`code`, env_vars, a.b.c)
     and acronyms, lowercased."""
     found = {m.group(1).lower() for m in _CODE.finditer(text)}
-    for chunk in _CHUNK.findall(text):
-        core = chunk.strip("./-_")
-        if len(core) < 2:
-            continue
-        # Identifiers: dotted, slashed or snake_case (not "6-month", "e.g.", "25/month").
-        if ("." in core or "_" in core or "/" in core) and core[-1].isalnum():
-            if len(core) > 3 and _ALPHA.search(core) and not _MEASURE_LIKE.match(core):
-                found.add(core.lower())
-        elif core[:2].isupper() and core[:2].isalpha():
+    for m in _IDENTIFIER.finditer(text):
+        core = m.group().strip("./-_")
+        # Dotted, slashed or snake_case (not "6-month", "e.g.", "25/month").
+        separated = "." in core or "_" in core or "/" in core
+        ok = separated and len(core) > 3 and core[-1].isalnum() and _ALPHA.search(core)
+        if ok and not _MEASURE_LIKE.match(core):
             found.add(core.lower())
+    found.update(m.group().lower() for m in _ACRONYM.finditer(text))
     for m in _CAPITALISED.finditer(text):
         j = m.start() - 1
         while j >= 0 and text[j].isspace():
