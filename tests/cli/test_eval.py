@@ -91,6 +91,29 @@ def test_train_reproduces_the_committed_adherence_head(tmp_path: Path) -> None:
     assert trained["scores"] == committed["scores"]
 
 
+def test_train_reproduces_the_committed_completeness_head(tmp_path: Path) -> None:
+    out = tmp_path / "card.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "worker.metrics.training.adherence",
+            "completeness",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stderr
+    trained = json.loads(out.read_text())
+    committed = json.loads((ROOT / "worker/metrics/models/completeness.card.json").read_text())
+    assert trained["trees"] == committed["trees"]
+    assert trained["scores"] == committed["scores"]
+
+
 def test_eval_measures_configured_backends_in_place_of_the_builtin_heads(tmp_path: Path) -> None:
     # Crude cue-word models: what matters is that their numbers, not the heads', are printed.
     toxicity = write_cue_model(

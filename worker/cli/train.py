@@ -11,6 +11,7 @@ from worker.settings import Settings
 # head -> (module with `main(argv) -> int`, arguments it takes before the user's)
 HEADS: dict[str, tuple[str, list[str]]] = {
     "context_adherence": ("worker.metrics.training.adherence", []),
+    "completeness": ("worker.metrics.training.adherence", ["completeness"]),
     "tone": ("worker.metrics.training.tone", []),
     "prompt_injection": ("worker.metrics.training.injection", []),
     "toxicity": ("worker.metrics.training.heads", ["toxicity"]),
