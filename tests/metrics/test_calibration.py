@@ -7,7 +7,7 @@ import random
 import pytest
 
 from worker.metrics.calibration import Platt, logit
-from worker.metrics.evaluation.stats import expected_calibration_error
+from worker.metrics.evaluation.stats import calibrated_ece_floor, expected_calibration_error
 from worker.metrics.training.calibration import fit_platt
 
 
@@ -56,3 +56,12 @@ def test_a_score_that_ranks_backwards_or_one_class_only_is_refused() -> None:
 def test_round_trip_through_a_model_card() -> None:
     fitted = Platt(1.25, -0.5)
     assert Platt.from_dict(fitted.to_dict()) == fitted
+
+
+def test_the_ece_floor_of_a_calibrated_score_shrinks_with_more_rows() -> None:
+    # Labels drawn from the scores themselves: any ECE measured is sampling noise.
+    rng = random.Random(4)
+    small = [rng.random() for _ in range(90)]
+    large = [rng.random() for _ in range(9000)]
+    assert 0.05 < calibrated_ece_floor(small) < 0.2
+    assert calibrated_ece_floor(large) < 0.02

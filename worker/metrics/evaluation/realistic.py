@@ -23,6 +23,7 @@ from worker.metrics.evaluation.corpus import Half, corpus_rows
 from worker.metrics.evaluation.stats import (
     auc_interval,
     bootstrap,
+    calibrated_ece_floor,
     expected_calibration_error,
     f1_interval,
     roc_auc,
@@ -74,14 +75,16 @@ def score_row(
     trap rows whose false-positive rate is reported."""
     predicted = [s >= DECISION for s in scores]
     precision, recall, f1 = binary_scores(truth, predicted)
+    floor = calibrated_ece_floor(scores)
+    note = f"{note}; " if note else ""
+    note += f"ECE of a perfectly calibrated score here: ~{floor:.3f}"
     fpr = None
     if traps is not None:
         flagged = [p for p, t, trap in zip(predicted, truth, traps, strict=True) if trap and not t]
         if flagged:
             fpr = sum(flagged) / len(flagged)
             low, high = wilson(sum(flagged), len(flagged))
-            note = f"{note}; " if note else ""
-            note += f"trap FPR over {len(flagged)} traps, 95% CI {low:.3f}-{high:.3f}"
+            note += f"; trap FPR over {len(flagged)} traps, 95% CI {low:.3f}-{high:.3f}"
     return EvalRow(
         metric=metric,
         dataset=dataset,

@@ -115,6 +115,22 @@ def expected_calibration_error(
     return sum(abs(positives[b] - predicted[b]) / n for b in range(bins) if totals[b])
 
 
+def calibrated_ece_floor(
+    probabilities: Sequence[float], *, rounds: int = 200, seed: int = BOOTSTRAP_SEED
+) -> float:
+    """The ECE a perfectly calibrated detector would show on average with these scores and this
+    many rows (labels drawn as Bernoulli(score)): the sampling noise below which a measured
+    ECE says nothing. On ~100 rows it is near 0.1, so a goal of 0.05 needs far larger sets."""
+    if not probabilities:
+        return math.nan
+    rng = random.Random(seed)
+    total = 0.0
+    for _ in range(rounds):
+        truth = [rng.random() < p for p in probabilities]
+        total += expected_calibration_error(truth, probabilities)
+    return total / rounds
+
+
 def threshold_for_precision(
     truth: Sequence[bool], scores: Sequence[float], target: float
 ) -> float | None:
