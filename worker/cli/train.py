@@ -15,6 +15,7 @@ HEADS: dict[str, tuple[str, list[str]]] = {
     "prompt_injection": ("worker.metrics.training.injection", []),
     "toxicity": ("worker.metrics.training.heads", ["toxicity"]),
     "sexism": ("worker.metrics.training.heads", ["sexism"]),
+    "language": ("worker.metrics.training.language", []),
 }
 
 
