@@ -20,6 +20,9 @@ Random choices (long vowels doubled or not) come from the caller's `random.Rando
 stays reproducible.
 """
 
+# The tables hold Cyrillic and Greek letters on purpose: they are not typos of Latin ones.
+# ruff: noqa: RUF001, RUF002
+
 from __future__ import annotations
 
 import random
@@ -43,10 +46,12 @@ _SERBIAN: Final = {
 _CYRILLIC_TABLES: Final = {"uk": _UKRAINIAN, "be": _BELARUSIAN, "sr": _SERBIAN}
 _CYRILLIC_LANGUAGES: Final = frozenset({"ru", "uk", "be", "bg", "mk", "sr", "kk", "mn", "ky"})
 
+_GREEK_LETTERS: Final = ("αβγδεζηικλμνξοπρσςτυφχωάέήίόύώϊϋΐΰ", "avgdeziiklmnxoprsstyfxoaeiioyoiyiy")
 _GREEK: Final[dict[str, str]] = {
-    **dict(zip("αβγδεζηικλμνξοπρσςτυφχωάέήίόύώϊϋΐΰ", "avgdeziiklmnxoprsstyfxoaeiioyoiyiy", strict=True)),
-    "θ": "th", "ψ": "ps",
-}  # fmt: skip
+    **dict(zip(*_GREEK_LETTERS, strict=True)),
+    "θ": "th",
+    "ψ": "ps",
+}
 
 _INDIC: Final = (
     "DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI", "ORIYA", "TAMIL", "TELUGU", "KANNADA",
@@ -113,7 +118,9 @@ def _kana(char: str) -> str | None:
     name = unicodedata.name(char, "")
     if name.startswith(("HIRAGANA LETTER ", "KATAKANA LETTER ")):
         syllable = name.split("LETTER ", 1)[1].lower()
-        return ("~" + syllable.removeprefix("small ")) if syllable.startswith("small ") else syllable
+        return (
+            ("~" + syllable.removeprefix("small ")) if syllable.startswith("small ") else syllable
+        )
     if name == "KATAKANA-HIRAGANA PROLONGED SOUND MARK":
         return "-"
     return None
