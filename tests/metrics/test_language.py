@@ -13,6 +13,8 @@ import pytest
 
 from worker.metrics import language
 from worker.metrics.base import Execution, PayloadField, Scorer, ValueKind
+from worker.metrics.evaluation import datasets_dir, read_jsonl
+from worker.metrics.evaluation.corpus import training_rows
 from worker.metrics.language import (
     LANGUAGE_LABELS,
     MODEL,
@@ -28,6 +30,8 @@ from worker.metrics.language import (
     script_languages,
 )
 from worker.metrics.loading import Lazy
+
+NTREX = datasets_dir() / "langid_ntrex" / "ntrex128_langid_sample.jsonl"
 
 
 @pytest.mark.parametrize(
@@ -149,6 +153,21 @@ def test_a_near_language_letter_moves_the_decision() -> None:
     with_letter = language_scores(text + " ћ")
     mk, sr = LANGUAGE_LABELS.index("mk"), LANGUAGE_LABELS.index("sr")
     assert with_letter[mk] - with_letter[sr] < scores[mk] - scores[sr]
+
+
+def test_skipping_the_chat_model_never_changes_the_decision() -> None:
+    texts = [row.text for row in training_rows("language")[::7]]
+    texts += [row["text"] for row in list(read_jsonl(NTREX))[::97]]
+    for text in texts:
+        fast, exact = language_scores(text), language_scores(text, exact=True)
+        assert np.argmax(fast) == np.argmax(exact), text
+
+
+def test_identifier_probabilities_match_its_public_ranking() -> None:
+    for text in ("Où est ma commande ?", "kya haal hai", "Привет", "ok", "👍"):
+        fast = language.identifier_log_probs(text)
+        ranked = language._ranked_log_probs(text)
+        assert np.allclose(fast, ranked, atol=1e-5), text
 
 
 def test_chat_model_file() -> None:
