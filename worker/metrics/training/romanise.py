@@ -13,8 +13,12 @@ the native-script rows of the same file adds a romanised twin to each, in the sp
   alphabet, which Serbs write).
 - Greek: Greeklish. Kana: romaji from the kana's names (kanji cannot be read without a
   dictionary, so they become word breaks).
-- Arabic-script languages (Arabic, Persian, Urdu) write no short vowels, so a letter table cannot
-  produce Arabizi or Roman Urdu: they are left out.
+- Arabic script (Arabic, Persian, Urdu, Pashto): a letter table, with the chat conventions
+  (Arabizi's digits for the letters Latin lacks: ع 3, ح 7, ء 2; Persian and Urdu "kh", "sh",
+  "ch", long vowels from the letters that write them). Short vowels are not written in the
+  script, so an "a" is guessed after a word's first consonant when a consonant follows
+  ("slam" → "salam", "frda" → "farda"): rough, but the twins teach the chat model the
+  consonant skeletons and the digits, which real romanised text shares.
 
 Random choices (long vowels doubled or not) come from the caller's `random.Random`, so training
 stays reproducible.
@@ -52,6 +56,24 @@ _GREEK: Final[dict[str, str]] = {
     "θ": "th",
     "ψ": "ps",
 }
+
+_ARABIC_SCRIPT: Final[dict[str, str]] = {
+    "ا": "a", "آ": "aa", "أ": "a", "إ": "i", "ب": "b", "پ": "p", "ت": "t", "ٹ": "t", "ث": "s",
+    "ج": "j", "چ": "ch", "ح": "h", "خ": "kh", "د": "d", "ڈ": "d", "ذ": "z", "ر": "r", "ڑ": "r",
+    "ز": "z", "ژ": "zh", "س": "s", "ش": "sh", "ص": "s", "ض": "z", "ط": "t", "ظ": "z", "ع": "a",
+    "غ": "gh", "ف": "f", "ق": "q", "ک": "k", "ك": "k", "گ": "g", "ل": "l", "م": "m", "ن": "n",
+    "ں": "n", "و": "o", "ہ": "h", "ه": "h", "ھ": "h", "ة": "a", "ی": "i", "ي": "i", "ى": "a",
+    "ے": "e", "ئ": "i", "ؤ": "o", "ء": "", "ټ": "t", "ډ": "d", "ړ": "r", "ښ": "sh", "ږ": "zh",
+    "ځ": "dz", "څ": "ts", "ې": "e", "ۍ": "ai", "ڼ": "n",
+}  # fmt: skip
+# Arabizi: the letters Latin has no sound for are written with digits that look like them.
+_ARABIZI: Final = {
+    **_ARABIC_SCRIPT, "ع": "3", "ح": "7", "ء": "2", "أ": "2", "إ": "2", "ؤ": "2", "ئ": "2",
+    "ث": "th", "ذ": "dh", "ض": "d", "ق": "2", "ي": "i", "و": "w",
+}  # fmt: skip
+_ARABIC_VOWEL_LETTERS: Final = frozenset("اآأإوؤیيىےئې")
+# How often Arabizi writes ق as "2" (Egyptian, Levantine) rather than "q".
+ARABIZI_GLOTTAL_QAF: Final = 0.5
 
 _INDIC: Final = (
     "DEVANAGARI", "BENGALI", "GURMUKHI", "GUJARATI", "ORIYA", "TAMIL", "TELUGU", "KANNADA",
@@ -160,6 +182,33 @@ def _table(text: str, table: dict[str, str]) -> str:
     return "".join(out)
 
 
+def _arabic_word(word: str, language: str, rng: random.Random) -> str:
+    table = _ARABIZI if language == "ar" else _ARABIC_SCRIPT
+    out: list[str] = []
+    letters = [c for c in word if c in table or c == "‌"]
+    for k, char in enumerate(letters):
+        if char == "‌":  # Persian's zero-width non-joiner: "mi‌binam" is one word
+            continue
+        spelled = table[char]
+        if char == "ق" and language == "ar" and rng.random() >= ARABIZI_GLOTTAL_QAF:
+            spelled = "q"
+        if char == "و" and k == 0:
+            spelled = "w" if language in ("ar", "ur") else "v"
+        elif char in "یيئ" and k == 0:
+            spelled = "y"
+        elif char in "هہ" and k == len(letters) - 1 and k > 0:
+            spelled = "a" if language == "ar" else "e"  # a word's final h is a vowel
+        out.append(spelled)
+        consonant = char not in _ARABIC_VOWEL_LETTERS
+        following = letters[k + 1] if k + 1 < len(letters) else ""
+        if k == 0 and consonant and following and following not in _ARABIC_VOWEL_LETTERS:
+            out.append("a")  # the unwritten short vowel after a word's first consonant
+    latin = "".join(out)
+    if language == "ar" and latin.startswith("al") and len(latin) > 3:
+        latin = "el" + latin[2:] if rng.random() < 0.5 else latin  # ال: Egyptian "el"
+    return latin
+
+
 def romanise(text: str, language: str, rng: random.Random) -> str | None:
     """The text in Latin letters as chat writes it, or None when its language or script has no
     romanisation here (Latin already, Arabic script, Han only)."""
@@ -173,4 +222,10 @@ def romanise(text: str, language: str, rng: random.Random) -> str | None:
         return _table(text, _GREEK)
     if scripts & set(_INDIC):
         return " ".join(_indic_word(word, rng) for word in text.split())
+    if "ARABIC" in scripts and language in ("ar", "fa", "ur", "ps"):
+        words = (
+            _arabic_word(word, language, rng) if any(c in _ARABIC_SCRIPT for c in word) else word
+            for word in text.split()
+        )
+        return " ".join(w for w in words if w)
     return None
