@@ -46,10 +46,23 @@ def test_romaji_from_kana_and_kanji_as_breaks() -> None:
 
 @pytest.mark.parametrize(
     ("text", "language"),
-    [("hola, que tal?", "es"), ("شكرا جزيلا", "ar"), ("谢谢", "zh"), ("Спасибо", "fr")],
+    [("hola, que tal?", "es"), ("谢谢", "zh"), ("Спасибо", "fr"), ("سلام", "he")],
 )
 def test_no_romanisation(text: str, language: str) -> None:
     assert romanise(text, language, random.Random(0)) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "latin"),
+    [
+        ("حبيبي", "ar", "7abibi"),  # Arabizi: ح is 7; the short vowel after the first consonant
+        ("سلام", "fa", "salam"),
+        ("خوبی", "fa", "khobi"),
+        ("آپ کیسے ہیں", "ur", "aap kise hin"),
+    ],
+)
+def test_arabic_script_chat_spelling(text: str, language: str, latin: str) -> None:
+    assert romanise(text, language, random.Random(0)) == latin
 
 
 def test_random_choices_follow_the_generator() -> None:

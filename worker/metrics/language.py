@@ -14,7 +14,8 @@ punctuation) has no value (None), so its rules do not trigger.
 
 How a label is chosen, per language c (scores in nats, the largest wins):
 
-    score(c) = max(py3langid(c), floor(length)) + CHAT_WEIGHT · chat(c) + letters(c) + script(c)
+    score(c) = max(py3langid(c), floor(length)) + CHAT_WEIGHT · max(chat(c), CHAT_FLOOR)
+               + letters(c) + script(c) + prior(c) · shortness - RARE_LABEL_PENALTY · rare(c)
 
 - py3langid(c): py3langid's log-probability, at its own temperature (√bytes). py3langid was
   trained on edited text: on romanised Hindi or Arabizi it is confidently wrong (Northern Sotho,
@@ -22,14 +23,21 @@ How a label is chosen, per language c (scores in nats, the largest wins):
   a floor, deeper for longer texts, where it is reliable.
 - chat(c): a multinomial naive Bayes over character 1-4-grams (`models/language.npz`, trained by
   `protect train language` on training-data/language.jsonl: short chat messages, near languages,
-  code-mixing, romanised text), as a log-probability at temperature √n-grams. Languages it does
-  not know get `UNKNOWN_TO_CHAT`.
+  code-mixing, romanised text, and romanised twins of its native-script rows), as a
+  log-probability at temperature √n-grams. Languages it does not know get `UNKNOWN_TO_CHAT`.
+  Where the other terms already put the leader further ahead than the chat term can move it
+  (most long texts), it is not computed.
 - letters(c): letters only some of a group of near languages write (Serbian ћ ђ, Macedonian ќ ѓ,
   Ukrainian ї є ґ, Belarusian ў, Czech ř ě ů, Slovak ľ ô, Polish ą ł, Romanian ă ș ț, Persian
   پ چ ژ گ, Urdu ٹ ڈ ڑ ے ...) count against the group's languages that never write them.
 - script(c): a script only one language here writes (Hangul, kana, Thai, Georgian, Greek,
-  Hebrew, Armenian, Ethiopic, the Indic scripts but Devanagari and Bengali ...) decides, when it
-  holds at least `SCRIPT_SHARE` of the letters; Han decides between Chinese and Japanese.
+  Hebrew, Armenian, Ethiopic, the Indic scripts but Devanagari and Bengali ...) decides when it
+  holds at least `SCRIPT_SHARE` of the letters; Han restricts the choice to Chinese and Japanese.
+- prior(c): for texts of a few letters only ("ok", "merci"), the share of each language among
+  the written chat examples; rare(c): labels without a two-letter code (minor and historic
+  languages, rare in chat).
+
+The measurements behind each knob are in worker/metrics/training/language.py's docstring.
 """
 
 # The near-language letters are Cyrillic and other scripts on purpose, not typos of Latin ones.
