@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from worker.metrics.evaluation.corpus import LanguageRow, training_rows
-from worker.metrics.language import ChatModel
+from worker.metrics.language import MODEL, ChatModel
 from worker.metrics.training import language as training
 
 
@@ -78,3 +78,11 @@ def test_fit_writes_a_model_the_scorer_loads(tmp_path: Path) -> None:
     assert best("Děkuji moc, uvidíme se zítra") == "cs"
     assert best("Ďakujem veľmi pekne, uvidíme sa zajtra") == "sk"
     assert best("Thanks a lot, see you tomorrow") == "en"
+
+
+def test_training_reproduces_the_committed_model() -> None:
+    arrays = training.fit(training.augmented(training_rows("language")))
+    with np.load(MODEL, allow_pickle=False) as committed:
+        assert set(committed.files) == set(arrays)
+        for key, value in arrays.items():
+            assert np.array_equal(committed[key], value), key
