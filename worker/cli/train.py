@@ -17,6 +17,7 @@ HEADS: dict[str, tuple[str, list[str]]] = {
     "toxicity": ("worker.metrics.training.heads", ["toxicity"]),
     "sexism": ("worker.metrics.training.heads", ["sexism"]),
     "pii_names": ("worker.metrics.training.pii_names", []),
+    "language": ("worker.metrics.training.language", []),
 }
 
 
