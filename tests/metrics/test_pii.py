@@ -129,6 +129,9 @@ def test_phone_numbers(text: str) -> None:
         "my address is anna.k+news@mail.example.co.uk, write anytime",
         "Contact: JOHN.SMITH@PROTON.ME",
         "send it to support-team@my-company.io please",
+        # A reserved domain in a person's address is what people type to try the detector.
+        "reach me at jane.doe@example.com",
+        "write to jane@example.org or to bob@example.org",
     ],
 )
 def test_emails(text: str) -> None:
@@ -209,7 +212,10 @@ def test_account_info(text: str) -> None:
         "order 12345678901 shipped",  # a phone shape after an identifier word
         "part number 123-45-6789-B is out of stock",  # an SSN shape inside a part number
         "Chrome/124.0.6367.118 Safari/537.36",
-        "reply to support@example.com",  # a reserved example domain (RFC 2606)
+        "reply to support@example.com",  # a role address on a reserved domain (RFC 2606)
+        "e.g. anna@example.com",  # said to be an example
+        "INSERT INTO users VALUES (1, 'Ann', 'ann.lee@example.com');",  # a literal in code
+        "write to someone@yourdomain.com",  # a template domain
         "mock = {'username': '<username>', 'password': '********'}",
         "const [password, setPassword] = useState('');",
         "my daughter's birthday is 14 june",  # a birthday without a year

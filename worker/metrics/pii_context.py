@@ -77,7 +77,14 @@ _SAMPLE_SSNS: Final = frozenset({"123-45-6789", "078-05-1120", "219-09-9999", "4
 _SAMPLE_PHONES: Final = re.compile(
     r"^(?:\+?1[ .\-]?)?\(?(\d)\1\1\)?[ .\-]?\1\1\1[ .\-]?\1\1\1\1$|^\(?123\)?[ .\-]?456[ .\-]?7890$"
 )
-_EXAMPLE_DOMAINS: Final = (
+# Domains that stand for "some domain" in templates and docs: an address there is a placeholder.
+_PLACEHOLDER_DOMAINS: Final = frozenset(
+    {"domain.com", "email.com", "yourdomain.com", "company.com"}
+)
+# Reserved by RFC 2606/6761: nobody receives mail there, but people type them when they try a
+# guardrail ("reach me at jane.doe@example.com"), so an address there is a placeholder only when
+# its local part is generic or role-like, it is quoted in code, or the text says it is an example.
+_RESERVED_DOMAINS: Final = (
     "example.com",
     "example.org",
     "example.net",
@@ -86,11 +93,17 @@ _EXAMPLE_DOMAINS: Final = (
     ".test",
     ".invalid",
     ".localhost",
-    "domain.com",
-    "email.com",
-    "yourdomain.com",
-    "company.com",
 )
+_GENERIC_LOCAL_PARTS: Final = _words(
+    """user username name email mail you your yourname your.name your_name first.last
+    firstname.lastname someone somebody me foo bar baz example sample demo dummy fake
+    support info contact admin hello sales help team billing benefits hr jobs careers press
+    privacy security webmaster postmaster noreply no-reply donotreply do-not-reply
+    notifications alerts account accounts service office"""
+)
+_GENERIC_LOCAL_PREFIXES: Final = ("test", "your", "user", "example", "noreply", "no-reply")
+_ADDRESS: Final = re.compile(r"\S+@\S+|\S*example\.(?:com|org|net|edu)\S*")
+_EXAMPLE_WINDOW: Final = 200  # characters either side searched for "example", "sample", ...
 _BRAZIL_CEP: Final = re.compile(r"^\d{5}-\d{3}$")
 _IPV4: Final = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _IBAN_BEFORE: Final = re.compile(r"(?:iban|\b[A-Z]{2}\d{2})[ :]*(?:[A-Z0-9]{4} ?)*$", re.IGNORECASE)
@@ -123,6 +136,18 @@ def _glued(text: str, start: int, end: int) -> bool:
 
 def _has_near(words: list[str], vocabulary: frozenset[str]) -> bool:
     return any(w in vocabulary for w in words)
+
+
+def _placeholder_address(text: str, start: int, end: int, local: str) -> bool:
+    if local in _GENERIC_LOCAL_PARTS or local.startswith(_GENERIC_LOCAL_PREFIXES):
+        return True
+    if text[start - 1 : start] in ("'", '"', "`") or "=" in text[max(0, start - 3) : start]:
+        return True  # a literal in code or configuration
+    before = text[max(0, start - _EXAMPLE_WINDOW) : start]
+    after = text[end : end + _EXAMPLE_WINDOW]
+    # Other addresses in the window say "example" only in their domain.
+    window = _ADDRESS.sub(" ", f"{before} {after}".lower())
+    return "e.g." in window or _has_near(_WORD.findall(window), _EXAMPLE_WORDS)
 
 
 def keep(label: str, text: str, start: int, end: int) -> bool:
@@ -164,8 +189,10 @@ def keep(label: str, text: str, start: int, end: int) -> bool:
         # "dovecot 2.3.21.1": a low first octet without a network word.
         return int(value.split(".")[0]) >= 10 or _has_near(line_words, _NETWORK_WORDS)
     if label == "email":
-        domain = value.rsplit("@", 1)[-1].lower()
-        if domain.endswith(_EXAMPLE_DOMAINS):
+        local, _, domain = value.lower().rpartition("@")
+        if domain in _PLACEHOLDER_DOMAINS:
+            return False
+        if domain.endswith(_RESERVED_DOMAINS) and _placeholder_address(text, start, end, local):
             return False
         chunk_start = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start)) + 1
         chunk = text[chunk_start:start]
