@@ -63,3 +63,38 @@ def test_json_files_load_too(tmp_path: Path) -> None:
     path.write_text('{"project": "p", "stages": [{"name": "l", "type": "local"}]}')
     (stage,) = Protect.from_file(path).stages.latest()
     assert (stage.name, stage.project_name, stage.type.value) == ("l", "p", "local")
+
+
+def test_two_definitions_of_one_stage_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "project: p\nstages:\n  - {name: a, type: central}\n  - {name: b, type: central}\n"
+        "  - {name: a, type: central}\n"
+    )
+    with pytest.raises(StageDefinitionError, match=r"stages\[2\]\.name: stage 'a'.*stages\[0\]"):
+        load_stages_file(path)
+
+
+def test_one_name_in_two_projects_is_two_stages(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "project: p\nstages:\n  - {name: a, type: central}\n"
+        "  - {name: a, type: central, project_name: q}\n"
+    )
+    assert [s.name for s in load_stages_file(path).stages] == ["a", "a"]
+
+
+@pytest.mark.parametrize("text", ["", "stages: []\n", "project: p\n"])
+def test_a_file_that_defines_nothing_is_refused(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    with pytest.raises(StageDefinitionError, match="stages: the file defines no stages"):
+        load_stages_file(path)
+
+
+def test_a_file_of_metrics_only_is_accepted_for_registry_stages(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "metrics:\n  - {name: c, type: keywords, reads: output, labels: {acme: [acme corp]}}\n"
+    )
+    assert [m.name for m in load_stages_file(path).metrics] == ["c"]

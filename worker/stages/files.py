@@ -14,9 +14,10 @@ stages:                      # Galileo `create_stage` fields
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from worker.contract.stage import StageDefinition
 from worker.contract.validation import describe
@@ -33,6 +34,22 @@ class StagesFile(BaseModel):
     backends: dict[str, BackendSpec] = Field(default_factory=dict)
     stages: list[StageDefinition] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _one_definition_per_stage(self) -> Self:
+        # Two definitions of one stage would publish two versions in file order, and the one
+        # that wins would depend on where it sits in the file: refuse instead of guessing.
+        seen: dict[tuple[str | None, str], int] = {}
+        for index, stage in enumerate(self.stages):
+            project = stage.project_name or (None if stage.project_id else self.project)
+            key = (project or str(stage.project_id), stage.name)
+            if key in seen:
+                raise ValueError(
+                    f"stages[{index}].name: stage {stage.name!r} is already defined by "
+                    f"stages[{seen[key]}] (one definition per stage and project)"
+                )
+            seen[key] = index
+        return self
+
 
 def load_stages_file(path: str | Path) -> StagesFile:
     """Parse and validate a stages file; errors name the file and the offending field."""
@@ -44,6 +61,14 @@ def load_stages_file(path: str | Path) -> StagesFile:
     except yaml.YAMLError as exc:
         raise StageDefinitionError(f"{path}: not valid YAML/JSON: {exc}") from exc
     try:
-        return StagesFile.model_validate(document or {})
+        loaded = StagesFile.model_validate(document or {})
     except ValidationError as exc:
         raise StageDefinitionError(f"{path}: invalid stages file\n{describe(exc)}") from exc
+    if not (loaded.stages or loaded.metrics or loaded.backends):
+        # An empty file (or a misspelt one that parsed to nothing) would start a worker that
+        # screens nothing; a file of only metrics/backends is fine: stages then come from the
+        # registry topic.
+        raise StageDefinitionError(
+            f"{path}: stages: the file defines no stages (and no metrics or backends)"
+        )
+    return loaded
