@@ -33,6 +33,7 @@ from worker.engine.evaluate import Evaluator
 from worker.errors import BrokerError
 from worker.metrics.builtin import default_registry
 from worker.notify.client import WebhookClient
+from worker.notify.signing import generate_secret
 from worker.notify.fanout import deliveries_for
 from worker.notify.notifier import Notifier
 from worker.notify.signing import generate_secret, verify
@@ -398,20 +399,23 @@ async def test_delivery_records_with_header_keys_that_are_not_utf8_are_delivered
 
 
 async def test_an_unexpected_error_with_one_delivery_dead_letters_it_and_the_loop_goes_on(
-    tansu: Broker, notify_settings: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch
+    tansu: Broker, notify_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    # A real fault of some deliveries only: their URL's secret reference names a variable
-    # that is not set, so signing them raises (a ConfigurationError) inside the attempt.
-    monkeypatch.delenv("PROTECT_TEST_UNSET_SECRET", raising=False)
+    # A real fault of some deliveries only: their URL's secret is a file that was removed after
+    # the notifier started (its start-up check passed), so signing them raises a
+    # ConfigurationError inside the attempt.
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(generate_secret())
     with Receiver() as receiver:
         settings = notify_settings(
-            webhook_secrets={receiver.url("/misconfigured"): "env:PROTECT_TEST_UNSET_SECRET"}
+            webhook_secrets={receiver.url("/misconfigured"): f"file:{secret_file}"}
         )
         await ensure_topics(tansu.bootstrap_servers, Notifier.topic_specs(settings))
         broken = await deliveries([receiver.url("/misconfigured")], n_each=3)
         fine = await deliveries([receiver.url("/ok")], n_each=3)
         later = await deliveries([receiver.url("/ok")], n_each=2)
         async with running_notifier(tansu, settings) as notifier:
+            secret_file.unlink()
             await publish(tansu, settings, [*broken, *fine])
             await wait_until(lambda: notifier.stats.dead == len(broken))
             await publish(tansu, settings, later)  # the loop goes on
@@ -423,9 +427,9 @@ async def test_an_unexpected_error_with_one_delivery_dead_letters_it_and_the_loo
     records = [Delivery.model_validate_json(r.value or b"") for r in dead]
     assert {d.id for d in records} == {d.id for d in broken}
     for record in records:
-        assert record.failure == (
-            "handling_failed: ConfigurationError: secret reference env:PROTECT_TEST_UNSET_SECRET:"
-            " environment variable PROTECT_TEST_UNSET_SECRET is not set"
+        assert record.failure is not None
+        assert record.failure.startswith(
+            f"handling_failed: ConfigurationError: secret reference file:{secret_file}: "
         )
 
 

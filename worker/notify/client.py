@@ -23,9 +23,10 @@ import structlog
 
 from worker.contract.notification import Attempt, Delivery
 from worker.contract.webhook_url import InvalidWebhookUrl, parse_webhook_url
+from worker.errors import ConfigurationError
 from worker.notify.endpoints import endpoint_key
 from worker.notify.retry import parse_retry_after
-from worker.notify.signing import sign
+from worker.notify.signing import check_signing_secret, sign
 from worker.notify.ssrf import (
     AddressPolicy,
     Resolver,
@@ -75,6 +76,19 @@ class SecretBook:
         self._cache: dict[str, str] = {}
         self._warned: set[str] = set()
 
+    def check(self) -> None:
+        """Resolve and check every configured secret now, so that a missing variable, an
+        unreadable file or a malformed secret stops the notifier at start, not at the first
+        delivery to that endpoint. Errors name the setting and the reference, never a value."""
+        named = [(f"PROTECT_WEBHOOK_SECRETS[{prefix!r}]", ref) for prefix, ref in self._refs]
+        if self._default_ref is not None:
+            named.append(("PROTECT_WEBHOOK_DEFAULT_SECRET", self._default_ref))
+        for setting, ref in named:
+            try:
+                check_signing_secret(resolve_secret(ref))
+            except ConfigurationError as exc:
+                raise ConfigurationError(f"{setting}: {exc}") from exc
+
     def secret_for(self, url: str) -> str | None:
         ref = next((r for prefix, r in self._refs if url.startswith(prefix)), self._default_ref)
         if ref is None:
@@ -100,6 +114,7 @@ class WebhookClient:
         self._policy = AddressPolicy(settings.notify_allow_networks)
         self._resolver = resolver
         self._secrets = SecretBook(settings.webhook_secrets, settings.webhook_default_secret)
+        self._secrets.check()
         self._transport = transport
         # One client per endpoint origin: requests go to the checked IP, and a shared pool keyed
         # by IP could reuse a TLS connection verified for another hostname on that address.

@@ -30,6 +30,7 @@ __all__ = [
     "DEFAULT_TOLERANCE_S",
     "SECRET_PREFIX",
     "WebhookVerificationError",
+    "check_signing_secret",
     "generate_secret",
     "sign",
     "sign_all",
@@ -109,6 +110,11 @@ def _body_text(body: bytes | str) -> str:
 
 def _v1_signature(webhook: _standard.Webhook, msg_id: str, timestamp: int, body: str) -> str:
     return webhook.sign(msg_id=msg_id, timestamp=datetime.fromtimestamp(timestamp, UTC), data=body)
+
+
+def check_signing_secret(secret: str) -> None:
+    """Refuse a secret we could not sign with (ConfigurationError saying why, never its value)."""
+    _key(secret, min_bytes=MIN_SIGNING_KEY_BYTES)
 
 
 def sign_all(secrets: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> dict[str, str]:
