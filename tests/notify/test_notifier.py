@@ -33,7 +33,6 @@ from worker.engine.evaluate import Evaluator
 from worker.errors import BrokerError
 from worker.metrics.builtin import default_registry
 from worker.notify.client import WebhookClient
-from worker.notify.signing import generate_secret
 from worker.notify.fanout import deliveries_for
 from worker.notify.notifier import Notifier
 from worker.notify.signing import generate_secret, verify
