@@ -38,7 +38,7 @@ CARD_FIELDS = {
     "split",
     "hyper_parameters",
     "threshold",
-    "validation_threshold_folded",
+    "calibration",
     "scores",
 }
 

@@ -10,10 +10,10 @@ scores, date). Both are written by `protect train NAME` (`training/heads.py`); l
 scoring need numpy only.
 
 Two things are folded into the stored weights at training time, so that scoring is one dot
-product: the feature standardisation (mean and scale per dimension) and the decision threshold
-picked on the validation split (the bias is shifted so that threshold maps to a probability of
-0.5). A score of 0.5 is thus the head's own decision point, which is what a rule `gt 0.5` expects;
-the card keeps the unfolded threshold for the record.
+product: the feature standardisation (mean and scale per dimension) and the calibration map
+(Platt's sigmoid(a * logit + b), fitted on the realistic corpus's validation half; weights times
+a, bias times a plus b). The served score is thus a calibrated probability: a rule `gte 0.5` is
+the default decision and `gte 0.9` a high-precision one; the card keeps the map for the record.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ MODELS_DIR: Final = Path(__file__).parent / "models"
 # Version of the .npz layout below; bump it when the arrays change.
 HEAD_FORMAT: Final = 1
 
-# The probability at which a head decides "positive" once its threshold is folded into the bias.
+# The probability at which a head decides "positive" (its scores are calibrated probabilities).
 DECISION_THRESHOLD: Final = 0.5
 
 # Words for the optional hashed bag-of-words block: lower-cased runs of letters and digits.
