@@ -87,7 +87,9 @@ from worker.metrics.heads import (
     CharNgrams,
     LinearHead,
     get_head,
+    pool_chunks,
     score_texts,
+    sigmoid,
     word_buckets,
 )
 from worker.metrics.training.calibration import fit_platt
@@ -174,6 +176,9 @@ class HeadSpec:
     char_ngrams: int | None = None
     # Loss share of our written examples (`training-data/<name>.jsonl`); 0 leaves them out.
     written_weight: float = 0.0
+    # A text of n > 1 chunks scores its max chunk logit minus this times ln(n), in the fitted
+    # model's logit units (heads.py `pool_chunks`; stored multiplied by the calibration slope).
+    chunk_penalty: float = 0.0
 
 
 _CLINC_SOURCE = Source(
@@ -273,6 +278,16 @@ HEADS: Final[dict[str, HeadSpec]] = {
         # with them at share 0.3 / 1 / 3: AUC 0.945 / 0.953 / 0.960, best-F1 0.897 / 0.900 /
         # 0.906, but at 3 the public sets fell (Davidson F1 -0.01, ToxiGen -0.02).
         written_weight=1.0,
+        # Benign long texts were flagged for one chunk out of many (second-person lines of
+        # answers and prompts: "You know I've got your back."): at the calibrated 0.5, 6.8 % of
+        # the ChatGPT answers and 9.0 % of the benign prompts of the validation split, against
+        # 1.7 % and 2.7 % for the head before the written examples. Penalties 0.25 / 0.5 / 1
+        # brought that to 3.8 / 2.5 / 0.9 % and 7.2 / 3.9 / 2.1 %, while a validation
+        # Davidson or ToxiGen positive hidden among 3+ answer chunks was still caught 95.3 /
+        # 94.5 / 89.8 % of the time (96.7 % at 0). The realistic corpus is nearly all one-chunk
+        # texts, so this does not move its scores. (Sexism: 0 - its hidden EDOS positives,
+        # weaker to begin with, fell from 84 % to 66 % at 0.5.)
+        chunk_penalty=0.5,
     ),
     "sexism": HeadSpec(
         name="sexism",
@@ -573,11 +588,15 @@ def train_head(
         ).tocsr()
 
     def row_scores(model: Any) -> list[float]:
-        """The model's raw score (logit) per realistic validation row: max over its chunks."""
-        best = [-np.inf] * len(calibration_rows)
-        for owner, z in zip(calibration_owner, model.decision_function(x_calibration), strict=True):
-            best[owner] = max(best[owner], float(z))
-        return best
+        """The model's raw score (logit) per realistic validation row, pooled over its chunks
+        as the scorer pools them."""
+        pooled = pool_chunks(
+            calibration_owner,
+            model.decision_function(x_calibration).tolist(),
+            len(calibration_rows),
+            spec.chunk_penalty,
+        )
+        return [-np.inf if z is None else z for z in pooled]
 
     x_train = features(train_idx)
     candidates: list[tuple[float, float, Platt]] = []  # (calibrated log-loss, C, map)
@@ -612,6 +631,8 @@ def train_head(
         word_weights=stored(coef[EMBEDDING_DIM:word_end]) if words is not None else None,
         chars=chars,
         char_weights=stored(coef[word_end:]) if chars is not None else None,
+        # In the served (calibrated) logit's units: a * (max z - g ln n) + b.
+        chunk_penalty=spec.chunk_penalty * platt.a,
     )
 
     # The stored head's scores at the deployed threshold, per split and source (short texts are
@@ -632,10 +653,13 @@ def train_head(
             for f, idx in sorted(members.items())
         }
     # The realistic validation half the map was fitted on (the test half is `protect eval`'s).
-    served = [0.0] * len(calibration_rows)
-    calibration_probabilities = head.predict_proba(calibration_vectors, calibration_texts)
-    for owner, p in zip(calibration_owner, calibration_probabilities.tolist(), strict=True):
-        served[owner] = max(served[owner], p)
+    served_logits = pool_chunks(
+        calibration_owner,
+        head.decision_function(calibration_vectors, calibration_texts).tolist(),
+        len(calibration_rows),
+        head.chunk_penalty,
+    )
+    served = [0.0 if z is None else sigmoid(z) for z in served_logits]
     realistic = _scores(calibration_truth, np.array(served), DECISION_THRESHOLD)
     realistic["ece"] = round(expected_calibration_error(calibration_truth, served), 4)
     head.card["scores"]["realistic_validation"] = {f"evals/{name}": realistic}
@@ -730,6 +754,7 @@ def _card(
             "word_bits": spec.word_bits,
             "char_ngrams": spec.char_ngrams,
             "embedding_block_scale": round(float(EMBEDDING_BLOCK_SCALE), 6),
+            "chunk_penalty": spec.chunk_penalty,
             "class_weighting": "each source its loss share, classes balanced within a source",
             "realistic_validation_log_loss_by_C": {
                 str(cand[1]): round(cand[0], 4) for cand in candidates
@@ -742,7 +767,7 @@ def _card(
             "method": "platt",
             "a": round(platt.a, 6),
             "b": round(platt.b, 6),
-            "fitted_on": f"evals/{spec.name}.jsonl (validation half, max over each text's chunks)",
+            "fitted_on": f"evals/{spec.name}.jsonl (validation half, pooled over chunks as served)",
         },
         "threshold": DECISION_THRESHOLD,
         "scores": {},
