@@ -663,6 +663,10 @@ def train_head(
     realistic = _scores(calibration_truth, np.array(served), DECISION_THRESHOLD)
     realistic["ece"] = round(expected_calibration_error(calibration_truth, served), 4)
     head.card["scores"]["realistic_validation"] = {f"evals/{name}": realistic}
+    head.card["calibration"]["rows"] = {
+        "positive": sum(calibration_truth),
+        "negative": len(calibration_truth) - sum(calibration_truth),
+    }
     if models_dir is not None:
         head.save(models_dir)
     return head.card
@@ -710,7 +714,7 @@ def _card(
                 "file": s.file,
                 "licence": s.licence,
                 "use": (
-                    "train (all rows; held out: the realistic corpus's validation half)"
+                    "train (all rows)"
                     if s.folder == WRITTEN
                     else "train/validation/test"
                     if s.train
