@@ -1,5 +1,5 @@
 """Toxicity and sexism scorers (trained heads on the shared embedding): clear positives, chat
-negatives, long texts, and their evaluations."""
+negatives, long texts, calibration on the realistic corpus, and their evaluations."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import pytest
 
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ValueKind
-from worker.metrics.evaluation import EvalRow, datasets_dir
+from worker.metrics.evaluation import EvalRow, binary_scores, datasets_dir
 from worker.metrics.evaluation import sexism as eval_sexism
 from worker.metrics.evaluation import toxicity as eval_toxicity
-from worker.metrics.heads import HeadScorer
+from worker.metrics.evaluation.corpus import corpus_rows
+from worker.metrics.evaluation.stats import expected_calibration_error
+from worker.metrics.heads import HeadScorer, get_head
 from worker.metrics.sexism import InputSexist, OutputSexist
 from worker.metrics.toxicity import InputToxicity, OutputToxicity
 
@@ -41,6 +43,10 @@ class Head:
     positives: list[str]
     polite: list[str]  # chat messages near the topic that must stay below 0.5
     hidden: str  # one offending sentence to bury in a polite paragraph
+    # Chat-register cases under the realistic corpus's conventions (evals/cards), written here,
+    # not taken from the corpus: positives without slurs, and hard negatives full of trigger words.
+    chat_positives: list[str]
+    hard_negatives: list[str]
     evaluate: Callable[[Path, int | None], list[EvalRow]]
     datasets: frozenset[str]
     labelled: str  # the labelled dataset's row, checked for its scores
@@ -61,6 +67,17 @@ TOXICITY = Head(
     ],
     polite=[*POLITE, "Thanks, that answer was really helpful!"],
     hidden="You are a worthless idiot. ",
+    chat_positives=[
+        "honestly you're the dumbest person on this team and everyone is sick of carrying you",
+        "People like you are vermin and this country would be better off without you.",
+        "Keep talking and I'll make sure you regret it when you walk to your car tonight.",
+    ],
+    hard_negatives=[
+        "How do I kill all child processes when the parent script exits?",
+        "I think the budget section of your proposal is weak and the numbers don't add up.",
+        "A user called me a 'useless idiot' in the support chat. How should I reply politely?",
+        "ugh I'm such an idiot, I left my keys at the office again",
+    ],
     evaluate=eval_toxicity.evaluate,
     datasets=frozenset(
         {
@@ -90,6 +107,17 @@ SEXISM = Head(
     ],
     polite=[*POLITE, "My sister just started her new job as an engineer, any gift ideas?"],
     hidden="Women are too stupid to drive. ",
+    chat_positives=[
+        "Don't hire her, she just got married and will be off on maternity leave within a year.",
+        "Men are useless with babies, never leave a dad alone with a newborn.",
+        "Write a job ad for a receptionist, and say we want an attractive young woman.",
+    ],
+    hard_negatives=[
+        "Can you explain the difference between hostile and benevolent sexism?",
+        "My wife and I are planning a trip to Lisbon for our anniversary, any tips?",
+        "What are the early symptoms of menopause and when should I see a doctor?",
+        "Our company wants to close the gender pay gap. What data should we collect first?",
+    ],
     evaluate=eval_sexism.evaluate,
     datasets=frozenset(
         {
@@ -137,6 +165,40 @@ def test_clear_examples(head: Head) -> None:
     positive, polite = scores[: len(head.positives)], scores[len(head.positives) :]
     assert all(s > 0.5 for s in positive), dict(zip(head.positives, positive, strict=True))
     assert all(s < 0.5 for s in polite), dict(zip(head.polite, polite, strict=True))
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_chat_register_positives_and_hard_negatives(head: Head) -> None:
+    texts = head.chat_positives + head.hard_negatives
+    scores = floats(head.input().score_batch([(t,) for t in texts]))
+    positive = scores[: len(head.chat_positives)]
+    negative = scores[len(head.chat_positives) :]
+    assert all(s >= 0.5 for s in positive), dict(zip(head.chat_positives, positive, strict=True))
+    assert all(s < 0.5 for s in negative), dict(zip(head.hard_negatives, negative, strict=True))
+
+
+@pytest.mark.parametrize("head", HEADS)
+def test_served_scores_are_calibrated_on_the_realistic_validation_half(head: Head) -> None:
+    """The head's calibration map was fitted on this half and folded into its weights: the
+    scores the scorer serves there are probabilities (mean near the positive share, low
+    calibration error, high scores precise), and match what the model card records."""
+    name = head.input.head_name
+    rows = corpus_rows(name, "validation")
+    truth = [row.label == 1 for row in rows]
+    scores = floats(head.input().score_batch([(row.text,) for row in rows]))
+    ece = expected_calibration_error(truth, scores)
+    assert ece < 0.1
+    assert abs(sum(scores) / len(scores) - sum(truth) / len(truth)) < 0.05
+    confident = [t for t, s in zip(truth, scores, strict=True) if s >= 0.9]
+    assert len(confident) >= 10
+    assert sum(confident) / len(confident) >= 0.9
+    card = get_head(name).card
+    assert card["calibration"]["a"] > 0
+    recorded = card["scores"]["realistic_validation"][f"evals/{name}"]
+    assert recorded["n"] == len(rows)
+    assert ece == pytest.approx(recorded["ece"], abs=0.005)
+    f1 = binary_scores(truth, [s >= 0.5 for s in scores])[2]
+    assert f1 == pytest.approx(recorded["f1"], abs=0.01)
 
 
 @pytest.mark.parametrize("head", HEADS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from worker.metrics.heads import (
     char_ngrams,
     get_head,
     head_paths,
+    pool_chunks,
     word_buckets,
 )
 
@@ -38,7 +40,7 @@ CARD_FIELDS = {
     "split",
     "hyper_parameters",
     "threshold",
-    "validation_threshold_folded",
+    "calibration",
     "scores",
 }
 
@@ -171,6 +173,36 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     # Without a word block the texts are not needed.
     assert reloaded.predict_proba(np.zeros((1, EMBEDDING_DIM)))[0] == pytest.approx(0.2689, 1e-3)
     assert reloaded.chars is None
+
+
+def test_pool_chunks_takes_the_max_less_the_penalty_for_several_chunks() -> None:
+    owners = [0, 0, 0, 2, 3]
+    logits = [-1.0, 2.0, 0.5, -3.0, 1.5]
+    assert pool_chunks(owners, logits, 4) == [2.0, None, -3.0, 1.5]
+    pooled = pool_chunks(owners, logits, 4, penalty=0.5)
+    # Three chunks: 2 - 0.5 ln 3; one chunk: untouched.
+    assert pooled[0] == pytest.approx(2.0 - 0.5 * math.log(3))
+    assert pooled[1:] == [None, -3.0, 1.5]
+
+
+def test_chunk_penalty_round_trip_and_old_files_load_without_one(tmp_path: Path) -> None:
+    head = LinearHead(
+        name="penalised", weights=np.zeros(EMBEDDING_DIM), bias=0.0, chunk_penalty=0.4
+    )
+    head.save(tmp_path)
+    assert LinearHead.load("penalised", tmp_path).chunk_penalty == pytest.approx(0.4)
+    LinearHead(name="plain", weights=np.zeros(EMBEDDING_DIM), bias=0.0).save(tmp_path)
+    with np.load(tmp_path / "plain.npz") as data:
+        assert "chunk_penalty" not in data.files
+    assert LinearHead.load("plain", tmp_path).chunk_penalty == 0.0
+
+
+def test_committed_heads_penalise_chunks_as_their_cards_say() -> None:
+    for name in HEADS:
+        head = get_head(name)
+        card = head.card
+        expected = card["hyper_parameters"]["chunk_penalty"] * card["calibration"]["a"]
+        assert head.chunk_penalty == pytest.approx(expected, rel=1e-4)
 
 
 def test_char_block_round_trip_and_scoring(tmp_path: Path) -> None:

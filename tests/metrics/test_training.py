@@ -60,6 +60,62 @@ def test_tiny_training_runs_writes_a_head_and_is_reproducible(
     assert json.loads(head_paths("sexism", tmp_path / "0")[1].read_text()) == card_a
     edos = next(d for d in card_a["data"] if d["dataset"] == "sexism_edos")
     assert sum(edos["rows"]["train"].values()) == LIMIT
+    written = next(d for d in card_a["data"] if d["dataset"] == training.WRITTEN)
+    assert sum(written["rows"]["train"].values()) == LIMIT
+    assert card_a["calibration"]["a"] > 0
+    realistic = card_a["scores"]["realistic_validation"]["evals/sexism"]
+    assert realistic["n"] > 0
+    assert 0.0 <= realistic["ece"] <= 1.0
+
+
+def test_written_examples_long_negatives_come_as_chunks_long_positives_whole(
+    tmp_path: Path,
+) -> None:
+    from worker.metrics.embedding import WHOLE_TEXT_CHARS, chunk_text
+
+    long_text = " ".join(
+        f"Sentence number {i} of a long message about the weather." for i in range(12)
+    )
+    assert len(long_text) > WHOLE_TEXT_CHARS
+    rows = [
+        {
+            "id": "t-1",
+            "text": long_text,
+            "label": 0,
+            "field": "input",
+            "register": "chat",
+            "trap": None,
+            "lang": "en",
+        },
+        {
+            "id": "t-2",
+            "text": long_text,
+            "label": 1,
+            "field": "output",
+            "register": "chat",
+            "trap": None,
+            "lang": "en",
+        },
+        {
+            "id": "t-3",
+            "text": " short one ",
+            "label": 1,
+            "field": "input",
+            "register": "chat",
+            "trap": None,
+            "lang": "en",
+        },
+    ]
+    (tmp_path / "sexism.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    examples = training.written_examples(training.HEADS["sexism"], tmp_path)
+    chunks = chunk_text(long_text)
+    assert len(chunks) > 1
+    assert [(e.text, e.label) for e in examples] == [
+        *((c, False) for c in chunks),
+        (long_text, True),
+        ("short one", True),
+    ]
+    assert {(e.source, e.split) for e in examples} == {(training.WRITTEN, "train")}
 
 
 def test_another_seed_samples_other_rows() -> None:

@@ -10,16 +10,17 @@ scores, date). Both are written by `protect train NAME` (`training/heads.py`); l
 scoring need numpy only.
 
 Two things are folded into the stored weights at training time, so that scoring is one dot
-product: the feature standardisation (mean and scale per dimension) and the decision threshold
-picked on the validation split (the bias is shifted so that threshold maps to a probability of
-0.5). A score of 0.5 is thus the head's own decision point, which is what a rule `gt 0.5` expects;
-the card keeps the unfolded threshold for the record.
+product: the feature standardisation (mean and scale per dimension) and the calibration map
+(Platt's sigmoid(a * logit + b), fitted on the realistic corpus's validation half; weights times
+a, bias times a plus b). The served score is thus a calibrated probability: a rule `gte 0.5` is
+the default decision and `gte 0.9` a high-precision one; the card keeps the map for the record.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import threading
 from collections.abc import Sequence
@@ -39,7 +40,7 @@ MODELS_DIR: Final = Path(__file__).parent / "models"
 # Version of the .npz layout below; bump it when the arrays change.
 HEAD_FORMAT: Final = 1
 
-# The probability at which a head decides "positive" once its threshold is folded into the bias.
+# The probability at which a head decides "positive" (its scores are calibrated probabilities).
 DECISION_THRESHOLD: Final = 0.5
 
 # Words for the optional hashed bag-of-words block: lower-cased runs of letters and digits.
@@ -180,6 +181,9 @@ class LinearHead:
     word_weights: npt.NDArray[np.float64] | None = None
     chars: CharNgrams | None = None
     char_weights: npt.NDArray[np.float64] | None = None
+    # Subtracted from the max chunk logit times ln(number of chunks) for a text of several chunks
+    # (`pool_chunks`); 0 (and absent from older files): the plain max.
+    chunk_penalty: float = 0.0
 
     @property
     def threshold(self) -> float:
@@ -202,6 +206,7 @@ class LinearHead:
                 if "word_weights" in data.files
                 else None
             )
+            penalty = float(data["chunk_penalty"]) if "chunk_penalty" in data.files else 0.0
             chars, char_weights = None, None
             if "char_weights" in data.files:
                 chars = CharNgrams.from_arrays(data)
@@ -214,6 +219,8 @@ class LinearHead:
             raise ValueError(f"{weights_path}: word weights of shape {words.shape}")
         if chars is not None and (char_weights is None or char_weights.shape != (len(chars),)):
             raise ValueError(f"{weights_path}: char weights for {len(chars)} n-grams expected")
+        if not (math.isfinite(penalty) and penalty >= 0):
+            raise ValueError(f"{weights_path}: chunk penalty {penalty}")
         if embedder != MODEL_SHA256:
             raise ValueError(
                 f"{weights_path} was trained on another embedding model ({embedder}); "
@@ -228,6 +235,7 @@ class LinearHead:
             word_weights=words,
             chars=chars,
             char_weights=char_weights,
+            chunk_penalty=penalty,
         )
 
     def save(self, models_dir: Path = MODELS_DIR) -> tuple[Path, Path]:
@@ -239,6 +247,8 @@ class LinearHead:
             "bias": np.float64(self.bias),
             "embedder_sha256": np.str_(MODEL_SHA256),
         }
+        if self.chunk_penalty:
+            arrays["chunk_penalty"] = np.float64(self.chunk_penalty)
         if self.word_weights is not None:
             # float16: the word weights are small regularised numbers (|w| < 10); half precision
             # halves the file and changes scores by < 1e-3.
@@ -308,19 +318,51 @@ def get_head(name: str) -> LinearHead:
     return head
 
 
+def pool_chunks(
+    owners: Sequence[int], logits: Sequence[float], count: int, penalty: float = 0.0
+) -> list[float | None]:
+    """Per text (of `count`): the max of its chunks' logits, minus `penalty` * ln(its number of
+    chunks); None for a text without chunks.
+
+    The max of n chunk scores grows with n even when every chunk is benign (more draws, higher
+    maximum), so a long ordinary answer would be flagged more often than a short one; the
+    penalty takes that growth back (see `LinearHead.chunk_penalty`).
+    """
+    best: list[float | None] = [None] * count
+    chunks = [0] * count
+    for owner, z in zip(owners, logits, strict=True):
+        current = best[owner]
+        best[owner] = z if current is None else max(current, z)
+        chunks[owner] += 1
+    if penalty:
+        for i, n in enumerate(chunks):
+            current = best[i]
+            if current is not None and n > 1:
+                best[i] = current - penalty * math.log(n)
+    return best
+
+
+def sigmoid(z: float) -> float:
+    # Split by sign so exp never overflows.
+    if z >= 0:
+        return 1.0 / (1.0 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1.0 + e)
+
+
 def score_texts(head: LinearHead, texts: Sequence[str]) -> list[float]:
-    """The head's probability per text: the max over the text's chunks (see `chunk_text`).
+    """The head's probability per text: from the max over the text's chunks (see `chunk_text`),
+    less the head's `chunk_penalty` for a text of several chunks (`pool_chunks`).
 
     All chunks of all texts go to the shared embedder in one call, so they are batched together and
     cached for the other heads scoring the same texts. Blank texts score 0.
     """
     owners, chunks = chunks_of(texts, skip_blank=True)
-    scores = [0.0] * len(texts)
-    if chunks:
-        probabilities = head.predict_proba(get_embedder().embed(chunks), chunks)
-        for owner, p in zip(owners, probabilities.tolist(), strict=True):
-            scores[owner] = max(scores[owner], p)
-    return scores
+    if not chunks:
+        return [0.0] * len(texts)
+    logits = head.decision_function(get_embedder().embed(chunks), chunks)
+    pooled = pool_chunks(owners, logits.tolist(), len(texts), head.chunk_penalty)
+    return [0.0 if z is None else sigmoid(z) for z in pooled]
 
 
 class HeadScorer(Scorer):
@@ -351,6 +393,8 @@ __all__ = [
     "char_ngrams",
     "get_head",
     "head_paths",
+    "pool_chunks",
     "score_texts",
+    "sigmoid",
     "word_buckets",
 ]

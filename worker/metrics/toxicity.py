@@ -2,12 +2,15 @@
 
 The score (0-1) is a logistic-regression head (`models/toxicity.npz`, card beside it) on the
 all-MiniLM-L6-v2 sentence embedding plus a hashed bag of words, trained on Davidson et al.'s tweets
-(hate speech and offensive language vs neither) and ToxiGen's seed statements (implicit hate vs
-neutral statements about the same groups), with assistant queries (CLINC150), benign assistant
-prompts and ChatGPT answers as extra negatives. 0.5 is the head's decision point (picked on
-validation). A long text scores the max over its sentence chunks (`embedding.chunk_text`), so one
-abusive sentence inside a polite message still scores high. Quality on held-out test splits:
-`worker/metrics/evaluation/toxicity.py` (`protect eval`).
+(hate speech and offensive language vs neither), ToxiGen's seed statements (implicit hate vs
+neutral statements about the same groups) and our written chat messages and assistant replies
+(`training-data/toxicity.jsonl`: insults without slurs, veiled threats, polite hate, and hard
+negatives such as civil criticism, quoted abuse and "kill the process"), with assistant queries
+(CLINC150), benign assistant prompts and ChatGPT answers as extra negatives. The score is a
+probability calibrated on the realistic corpus's validation half (`evals/toxicity.jsonl`), so
+`gte 0.5` is the default decision and `gte 0.9` a high-precision one. A long text scores the max
+over its sentence chunks (`embedding.chunk_text`), so one abusive sentence inside a polite message
+still scores high. Quality: `worker/metrics/evaluation/toxicity.py` (`protect eval`).
 
 What it is not: a threat, self-harm or harmful-request detector (a polite request for something
 dangerous is not "toxic" here), nor a profanity filter (casual swearing without an insult or a

@@ -13,6 +13,18 @@ text also keeps duplicates (retweets) on one side.
 - both: extra negatives, so ordinary assistant traffic does not score high: CLINC150 queries, the
   benign prompts of the prompt-injection set, and ChatGPT answers (HaluEval "general"), the last
   two as the sentence chunks the scorers score long texts in.
+- both: our own written examples (`training-data/<head>.jsonl`, `corpus.training_rows`): chat
+  messages and assistant replies in the registers the metrics read, with hard negatives (quoted
+  abuse, civil criticism, technical "kill", discussing sexism) and hard positives (polite or coded
+  hate, stereotyping replies). All of them train; none is held out (the realistic corpus's
+  validation half is the held-out set).
+
+Calibration: the fitted model's raw score (its logit, max over a text's chunks as the scorer
+takes it) is mapped by Platt scaling fitted on the realistic corpus's validation half
+(`evals/<head>.jsonl`, `corpus.corpus_rows(head, "validation")`), and the map is folded into the
+stored weights: the served score is that calibrated probability, so `gte 0.5` is the default
+decision and `gte 0.9` a high-precision one. C is picked on the same half (the calibrated
+log-loss, the quantity the served probability should minimise).
 
 Features: the sentence embedding (standardised), for heads with `word_bits` set a hashed bag of
 words (heads.py `word_buckets`), and for heads with `char_ngrams` set a TF-IDF block of character
@@ -29,6 +41,7 @@ head on two cores.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import html
 import os
 import random
@@ -44,7 +57,15 @@ import numpy as np
 import numpy.typing as npt
 
 from worker.metrics.base import Scorer
-from worker.metrics.embedding import EMBEDDING_DIM, MODEL_ID, MODEL_SHA256, Embedder, chunk_text
+from worker.metrics.calibration import Platt
+from worker.metrics.embedding import (
+    EMBEDDING_DIM,
+    MODEL_ID,
+    MODEL_SHA256,
+    WHOLE_TEXT_CHARS,
+    Embedder,
+    chunk_text,
+)
 from worker.metrics.evaluation import (
     DATASETS_ENV,
     SPLIT_SEED,
@@ -58,25 +79,35 @@ from worker.metrics.evaluation import (
     read_jsonl,
     split_of,
 )
+from worker.metrics.evaluation.corpus import corpus_rows, training_rows
+from worker.metrics.evaluation.stats import expected_calibration_error
 from worker.metrics.heads import (
     DECISION_THRESHOLD,
     MODELS_DIR,
     CharNgrams,
     LinearHead,
     get_head,
+    pool_chunks,
     score_texts,
+    sigmoid,
     word_buckets,
 )
+from worker.metrics.training.calibration import fit_platt
 
 FloatArray = npt.NDArray[np.float64]
 
 CLINC = "benign_queries_clinc150"
 XSTEST = "harmful_prompts_xstest"
 
-# Candidate inverse regularisation strengths, picked on validation. Features are scaled to unit
-# expected length (embedding) or unit length (words), so one grid serves every head: both heads
-# peaked at 1-3 with the word block, the embedding-only ones at 0.3-1 (measured).
-C_GRID: Final = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+# Candidate inverse regularisation strengths, picked on the realistic validation half. Features
+# are scaled to unit expected length (embedding) or unit length (words), so one grid serves every
+# head. With the written examples in, both heads scored best at 1-10 on that half (measured); 1
+# tied 3 there (calibrated log-loss within 0.002) but cost toxicity 0.006 Davidson validation F1
+# and sexism 0.003 EDOS AUC, so the grid is 3 and 10 (each fit is 20-60 s).
+C_GRID: Final = (3.0, 10.0)
+
+# Our written training examples' pseudo-folder (in the card and the loss shares).
+WRITTEN: Final = "training-data"
 
 # CLINC queries used as negatives in training. The train split holds ~16,500 short, similar
 # requests; 3,000 carry the "a chat question is not toxic" signal (8,000 changed test F1 and
@@ -86,11 +117,6 @@ CLINC_TRAIN_NEGATIVES: Final = 3000
 # The L-BFGS iteration cap: generous, so no fit in the grid stops unconverged (a few thousand
 # iterations at the largest C with 16,384 word features).
 MAX_ITER: Final = 10_000
-
-# When picking the threshold on validation, thresholds that score more than this share of the
-# benign validation texts (queries, prompt and answer chunks) positive are not considered: a
-# guardrail that blocks one ordinary question in a hundred is noticed.
-MAX_BENIGN_FPR: Final = 0.01
 
 # The embedding block is multiplied by 1/sqrt(384) after standardisation, so its expected squared
 # length is 1, like the word block's: one C then regularises both blocks alike.
@@ -148,6 +174,11 @@ class HeadSpec:
     word_bits: int | None = None
     # Character n-grams kept in the char block's vocabulary, or None for no char block.
     char_ngrams: int | None = None
+    # Loss share of our written examples (`training-data/<name>.jsonl`); 0 leaves them out.
+    written_weight: float = 0.0
+    # A text of n > 1 chunks scores its max chunk logit minus this times ln(n), in the fitted
+    # model's logit units (heads.py `pool_chunks`; stored multiplied by the calibration slope).
+    chunk_penalty: float = 0.0
 
 
 _CLINC_SOURCE = Source(
@@ -180,7 +211,8 @@ _BENIGN_PROMPTS_SOURCE = Source(
 # Loss shares were compared on validation (mean F1 over the labelled sources): for toxicity,
 # Davidson 0.5 / ToxiGen 0.2 / negatives 0.3 scored 0.919, ToxiGen at 0.15, 0.3 or 0.4 scored
 # 0.905-0.907. Without per-source shares Davidson's 17,000 tweets outweigh ToxiGen's 440 statements
-# 40:1 and the head learns slurs and profanity only, not implicit hate.
+# 40:1 and the head learns slurs and profanity only, not implicit hate. With the written examples
+# in (issue 10), the shares were compared again on the realistic validation half (see HEADS).
 # Chat-assistant answers (ChatGPT responses to user queries, HaluEval "general"): what the output
 # metrics mostly read. Long answers are scored by sentence chunks, and short benign fragments
 # ("their team.", "They knew they had to run for their lives.") scored toxic at 5-7 % of answers
@@ -206,7 +238,10 @@ HEADS: Final[dict[str, HeadSpec]] = {
                 file="davidson_hate_offensive.jsonl",
                 licence="MIT",
                 positive=_is_not("neither"),
-                weight=0.5,
+                # With the written examples in (share 1) Davidson needs more weight to keep its
+                # own F1: at 0.25 / 0.5 / 0.75 its validation F1 was 0.946 / 0.953 / 0.958 (the
+                # head before them: 0.958), realistic validation F1 0.87-0.89 throughout.
+                weight=0.75,
                 clean=_davidson_text,
             ),
             Source(
@@ -214,11 +249,17 @@ HEADS: Final[dict[str, HeadSpec]] = {
                 file="toxigen_seed_sentences.jsonl",
                 licence="MIT + CDLA-Permissive-2.0",
                 positive=_is("hate"),
-                weight=0.2,
+                # 0.4 rather than 0.2 beside Davidson's 0.75: ToxiGen validation F1 0.920 vs
+                # 0.901, realistic validation F1 0.889 vs 0.874.
+                weight=0.4,
             ),
-            _CLINC_SOURCE,
-            _BENIGN_PROMPTS_SOURCE,
-            _ASSISTANT_ANSWERS_SOURCE,
+            # The benign negatives weigh 4 times their default: the written positives are chat
+            # messages, and without more ordinary chat and answers beside them the head flagged
+            # 9-11 % of benign answers and prompts at its calibrated 0.5 (validation; 6-9 % with
+            # 4x, realistic F1 within 0.01, trap FPR 0.04-0.09 either way).
+            dataclasses.replace(_CLINC_SOURCE, weight=0.8),
+            dataclasses.replace(_BENIGN_PROMPTS_SOURCE, weight=0.4),
+            dataclasses.replace(_ASSISTANT_ANSWERS_SOURCE, weight=0.4),
             Source(
                 folder="toxicity_jigsaw_sample",
                 file="jigsaw_test_sample.jsonl",
@@ -229,23 +270,47 @@ HEADS: Final[dict[str, HeadSpec]] = {
             ),
         ),
         # With the word block (measured, test split): Davidson F1 0.939 -> 0.960, ToxiGen 0.816
-        # -> 0.866, CLINC FPR 1.1 % -> 0.3 %, XSTest-safe FPR 15 % -> 8 %.
+        # -> 0.866, CLINC FPR 1.1 % -> 0.3 %, XSTest-safe FPR 15 % -> 8 %. A char n-gram block
+        # as sexism's moved realistic validation F1 by < 0.01 either way, at ~1 ms per chunk: not
+        # kept.
         word_bits=14,
+        # Realistic validation (~160 rows): without written examples AUC 0.85, best-F1 0.80;
+        # with them at share 0.3 / 1 / 3: AUC 0.945 / 0.953 / 0.960, best-F1 0.897 / 0.900 /
+        # 0.906, but at 3 the public sets fell (Davidson F1 -0.01, ToxiGen -0.02).
+        written_weight=1.0,
+        # Benign long texts were flagged for one chunk out of many (second-person lines of
+        # answers and prompts: "You know I've got your back."): at the calibrated 0.5, 6.8 % of
+        # the ChatGPT answers and 9.0 % of the benign prompts of the validation split, against
+        # 1.7 % and 2.7 % for the head before the written examples. Penalties 0.25 / 0.5 / 1
+        # brought that to 3.8 / 2.5 / 0.9 % and 7.2 / 3.9 / 2.1 %, while a validation
+        # Davidson or ToxiGen positive hidden among 3+ answer chunks was still caught 95.3 /
+        # 94.5 / 89.8 % of the time (96.7 % at 0). The realistic corpus is nearly all one-chunk
+        # texts, so this does not move its scores. (Sexism: 0 - its hidden EDOS positives,
+        # weaker to begin with, fell from 84 % to 66 % at 0.5.)
+        chunk_penalty=0.5,
     ),
     "sexism": HeadSpec(
         name="sexism",
-        task="sexist vs not sexist (EDOS: abuse or prejudice against women)",
+        task=(
+            "sexist vs not (EDOS: abuse or prejudice against women; the written examples: "
+            "against anyone on the basis of sex or gender)"
+        ),
         sources=(
             Source(
                 folder="sexism_edos",
                 file="edos_sexism.jsonl",
                 licence="CC0-1.0",
                 positive=_is("sexist"),
-                weight=0.7,
+                # 3 rather than 0.7 beside the written examples: EDOS validation F1 at the
+                # calibrated 0.5 0.611 -> 0.619-0.625, AUC 0.846 -> 0.855-0.860 (realistic
+                # validation within noise: F1 0.83-0.85, AUC 0.935-0.944 at EDOS 0.7-6).
+                weight=3.0,
             ),
-            _CLINC_SOURCE,
-            _BENIGN_PROMPTS_SOURCE,
-            _ASSISTANT_ANSWERS_SOURCE,
+            # The benign negatives at 4 times their default, as for toxicity: benign answer and
+            # prompt texts flagged at the calibrated 0.5 3.6-3.9 % -> 2.4-2.7 % (validation).
+            dataclasses.replace(_CLINC_SOURCE, weight=0.8),
+            dataclasses.replace(_BENIGN_PROMPTS_SOURCE, weight=0.4),
+            dataclasses.replace(_ASSISTANT_ANSWERS_SOURCE, weight=0.4),
         ),
         # EDOS's sexism is largely carried by gendered slurs and insults the sentence embedding
         # blurs: the word block raised EDOS test F1 from 0.59 to 0.66 and AUC from 0.84 to 0.88
@@ -260,6 +325,11 @@ HEADS: Final[dict[str, HeadSpec]] = {
         # MLP on the embedding (0.59 alone, vs 0.57 for the linear embedding-only head), its
         # scores mixed in (0.654), EDOS's four categories as classes (0.652-0.658).
         char_ngrams=20_000,
+        # Realistic validation (~170 rows): without written examples AUC 0.83, best-F1 0.76;
+        # with them (share 0.3-1, EDOS 0.7) AUC 0.94-0.95, best-F1 0.865-0.874, but EDOS
+        # validation F1 at the calibrated 0.5 fell to 0.60-0.62 (best-F1 0.655 -> 0.61-0.63). At
+        # EDOS 3 the share 1 and 0.6 scored alike (F1 0.845 both, AUC 0.942 vs 0.935).
+        written_weight=1.0,
     ),
 }
 
@@ -297,6 +367,34 @@ def load_examples(
             kept.extend(rng.sample(part, min(limit, len(part))))
         rows = kept
     return rows
+
+
+def written_source(spec: HeadSpec) -> Source:
+    """Our written examples as a source (for the loss shares and the card)."""
+    return Source(
+        folder=WRITTEN,
+        file=f"{spec.name}.jsonl",
+        licence="written for protect-worker (training-data/cards)",
+        positive=lambda row: bool(row["label"]),
+        weight=spec.written_weight,
+    )
+
+
+def written_examples(spec: HeadSpec, training: Path | None = None) -> list[Example]:
+    """Our written examples of head `spec`, all in the training split.
+
+    A text longer than one chunk comes whole if it is positive (its chunks need not be: the one
+    abusive sentence of a long message is not in every chunk, and the scorer takes the max over
+    chunks) and as its chunks if negative (every chunk of a benign text is benign, and chunks are
+    what the scorer reads).
+    """
+    examples: list[Example] = []
+    for row in training_rows(spec.name, training):
+        text = str(row.text).strip()
+        label = bool(row.label)
+        pieces = [text] if label or len(text) <= WHOLE_TEXT_CHARS else chunk_text(text)
+        examples.extend(Example(piece, label, WRITTEN, "train") for piece in pieces)
+    return examples
 
 
 def _sample_train(
@@ -390,25 +488,11 @@ def _scores(truth: Sequence[bool], probabilities: FloatArray, threshold: float) 
     }
 
 
-def _pick_threshold(
-    labelled: dict[str, tuple[list[bool], FloatArray]], benign: FloatArray
-) -> tuple[float, float]:
-    """(threshold, mean F1 over the labelled sources), benign false-positive rate capped."""
-    best = (DECISION_THRESHOLD, -1.0)
-    for threshold in np.round(np.arange(0.05, 0.951, 0.01), 2):
-        if len(benign) and float((benign >= threshold).mean()) > MAX_BENIGN_FPR:
-            continue
-        mean = float(
-            np.mean(
-                [
-                    binary_scores(truth, [bool(p) for p in probabilities >= threshold])[2]
-                    for truth, probabilities in labelled.values()
-                ]
-            )
-        )
-        if mean > best[1] + 1e-9:
-            best = (float(threshold), mean)
-    return best
+def _log_loss(truth: Sequence[bool], probabilities: Sequence[float]) -> float:
+    """Mean cross-entropy of probabilities against labels (clipped away from 0 and 1)."""
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-6, 1 - 1e-6)
+    y = np.asarray(truth, dtype=bool)
+    return float(-np.mean(np.where(y, np.log(p), np.log(1 - p))))
 
 
 def train_head(
@@ -420,11 +504,14 @@ def train_head(
     limit: int | None = None,
     embedder: Embedder | None = None,
     c_grid: Sequence[float] = C_GRID,
+    training: Path | None = None,
+    corpus: Path | None = None,
 ) -> dict[str, Any]:
     """Train head `name`, write `<models_dir>/<name>.npz` and its card, return the card.
 
     `limit` keeps at most that many rows per split and source (quick runs, tests); `models_dir`
-    None writes nothing.
+    None writes nothing. `training` and `corpus`: the written examples' and the realistic
+    corpus's folders (default: the repository's `training-data/` and `evals/`).
     """
     from scipy.sparse import csr_matrix, hstack  # type: ignore[import-untyped, unused-ignore]
     from sklearn.linear_model import (  # type: ignore[import-untyped, unused-ignore]
@@ -437,15 +524,33 @@ def train_head(
     spec = HEADS[name]
     datasets = datasets_dir(datasets)
     embedder = embedder or Embedder(threads=_training_threads())
+    sources: tuple[Source, ...] = spec.sources
     examples: list[Example] = []
     for source in spec.sources:
         loaded = load_examples(source, datasets, limit=limit, seed=seed)
         examples.extend(_sample_train(loaded, source, seed, limit))
+    if spec.written_weight > 0:
+        sources = (*sources, written_source(spec))
+        written = written_examples(spec, training)
+        if limit is not None:
+            written = random.Random(f"{seed}:{WRITTEN}").sample(written, min(limit, len(written)))
+        examples.extend(written)
     texts = [e.text for e in examples]
     vectors = embedder.embed_uncached(texts).astype(np.float64)
     words = word_matrix(texts, spec.word_bits) if spec.word_bits else None
 
-    trained = {s.folder for s in spec.sources if s.train}
+    # The realistic validation half, as the scorer reads it: each row's chunks, max over them.
+    calibration_rows = corpus_rows(name, "validation", corpus)
+    calibration_truth = [bool(row.label) for row in calibration_rows]
+    calibration_owner: list[int] = []
+    calibration_texts: list[str] = []
+    for i, row in enumerate(calibration_rows):
+        for piece in chunk_text(str(row.text)):
+            calibration_owner.append(i)
+            calibration_texts.append(piece)
+    calibration_vectors = embedder.embed_uncached(calibration_texts).astype(np.float64)
+
+    trained = {s.folder for s in sources if s.train}
     train_idx = [i for i, e in enumerate(examples) if e.split == "train" and e.source in trained]
     chars = (
         CharNgrams.fit([texts[i] for i in train_idx], spec.char_ngrams)
@@ -458,7 +563,7 @@ def train_head(
     lexical = [b for b in (words, char_block) if b is not None]
     lexical_scale = 1 / np.sqrt(len(lexical)) if lexical else 1.0
     y_train = np.array([examples[i].label for i in train_idx])
-    weights = _sample_weights([examples[i] for i in train_idx], spec.sources)
+    weights = _sample_weights([examples[i] for i in train_idx], sources)
     scaler = StandardScaler().fit(vectors[train_idx])
 
     def features(idx: Sequence[int]) -> Any:
@@ -468,41 +573,49 @@ def train_head(
         rows = list(idx)
         return hstack([csr_matrix(block), *(b[rows] * lexical_scale for b in lexical)]).tocsr()
 
-    x_train = features(train_idx)
-    validation: dict[str, list[int]] = {}
-    for i, e in enumerate(examples):
-        if e.split == "validation" and e.source in trained:
-            validation.setdefault(e.source, []).append(i)
-    # Sources with both classes are scored by F1; all-negative ones (CLINC, benign prompts) cap
-    # the false-positive rate.
-    labelled = sorted(f for f, idx in validation.items() if any(examples[i].label for i in idx))
-    benign_idx = [i for f, idx in sorted(validation.items()) if f not in labelled for i in idx]
-    x_validation = {f: features(validation[f]) for f in labelled}
-    x_benign = features(benign_idx) if benign_idx else None
+    calibration_blocks = [
+        b
+        for b in (
+            word_matrix(calibration_texts, spec.word_bits) if spec.word_bits else None,
+            char_matrix(calibration_texts, chars) if chars is not None else None,
+        )
+        if b is not None
+    ]
+    x_calibration = scaler.transform(calibration_vectors) * EMBEDDING_BLOCK_SCALE
+    if calibration_blocks:
+        x_calibration = hstack(
+            [csr_matrix(x_calibration), *(b * lexical_scale for b in calibration_blocks)]
+        ).tocsr()
 
-    candidates: list[tuple[float, float, float]] = []  # (validation mean F1, C, threshold)
+    def row_scores(model: Any) -> list[float]:
+        """The model's raw score (logit) per realistic validation row, pooled over its chunks
+        as the scorer pools them."""
+        pooled = pool_chunks(
+            calibration_owner,
+            model.decision_function(x_calibration).tolist(),
+            len(calibration_rows),
+            spec.chunk_penalty,
+        )
+        return [-np.inf if z is None else z for z in pooled]
+
+    x_train = features(train_idx)
+    candidates: list[tuple[float, float, Platt]] = []  # (calibrated log-loss, C, map)
     models: dict[float, LogisticRegression] = {}
     for c in c_grid:
         model = models[c] = LogisticRegression(C=c, max_iter=MAX_ITER, random_state=seed)
         model.fit(x_train, y_train, sample_weight=weights)
-        per_source = {
-            f: ([examples[i].label for i in validation[f]], model.predict_proba(x)[:, 1])
-            for f, x in x_validation.items()
-        }
-        benign = model.predict_proba(x_benign)[:, 1] if x_benign is not None else np.zeros(0)
-        threshold, mean_f1 = _pick_threshold(per_source, benign)
-        candidates.append((mean_f1, c, threshold))
-    # Best mean F1; among equals, the stronger regularisation (smaller C).
-    _, best_c, threshold = max(candidates, key=lambda t: (round(t[0], 6), -t[1]))
+        raw = row_scores(model)
+        platt = fit_platt(raw, calibration_truth)
+        candidates.append((_log_loss(calibration_truth, [platt(z) for z in raw]), c, platt))
+    # Lowest calibrated log-loss; among equals, the stronger regularisation (smaller C).
+    _, best_c, platt = min(candidates, key=lambda t: (round(t[0], 6), t[1]))
     model = models[best_c]
 
-    # Fold standardisation, block scale and threshold into the stored weights and bias:
-    # sigmoid(((x - mean) / scale) · s · w + words · v + b - logit(t)) = sigmoid(x · w' + ... + b').
-    coef = np.asarray(model.coef_[0], dtype=np.float64)
+    # Fold standardisation, block scale and the calibration map into the stored weights and bias:
+    # sigmoid(a * (((x - mean) / scale) · s · w + words · v + b) + a0) = sigmoid(x · w' + ... + b').
+    coef = np.asarray(model.coef_[0], dtype=np.float64) * platt.a
     embedding_coef = coef[:EMBEDDING_DIM] * EMBEDDING_BLOCK_SCALE / scaler.scale_
-    bias = float(
-        model.intercept_[0] - scaler.mean_ @ embedding_coef - np.log(threshold / (1 - threshold))
-    )
+    bias = float(model.intercept_[0] * platt.a + platt.b - scaler.mean_ @ embedding_coef)
     word_end = EMBEDDING_DIM + (words.shape[1] if words is not None else 0)
 
     def stored(block: FloatArray) -> FloatArray:
@@ -514,10 +627,12 @@ def train_head(
         name=name,
         weights=embedding_coef,
         bias=bias,
-        card=_card(spec, examples, seed, limit, best_c, threshold, candidates, c_grid),
+        card=_card(spec, sources, examples, seed, limit, best_c, platt, candidates, c_grid),
         word_weights=stored(coef[EMBEDDING_DIM:word_end]) if words is not None else None,
         chars=chars,
         char_weights=stored(coef[word_end:]) if chars is not None else None,
+        # In the served (calibrated) logit's units: a * (max z - g ln n) + b.
+        chunk_penalty=spec.chunk_penalty * platt.a,
     )
 
     # The stored head's scores at the deployed threshold, per split and source (short texts are
@@ -526,7 +641,10 @@ def train_head(
     for split in ("validation", "test"):
         members: dict[str, list[int]] = {}
         for i, e in enumerate(examples):
-            # Evaluation-only sources are scored on all their rows, under "test".
+            # Evaluation-only sources are scored on all their rows, under "test"; the written
+            # examples are all training rows.
+            if e.source == WRITTEN:
+                continue
             in_split = e.split == split if e.source in trained else split == "test"
             if in_split:
                 members.setdefault(e.source, []).append(i)
@@ -534,6 +652,21 @@ def train_head(
             f: _scores([examples[i].label for i in idx], probabilities[idx], DECISION_THRESHOLD)
             for f, idx in sorted(members.items())
         }
+    # The realistic validation half the map was fitted on (the test half is `protect eval`'s).
+    served_logits = pool_chunks(
+        calibration_owner,
+        head.decision_function(calibration_vectors, calibration_texts).tolist(),
+        len(calibration_rows),
+        head.chunk_penalty,
+    )
+    served = [0.0 if z is None else sigmoid(z) for z in served_logits]
+    realistic = _scores(calibration_truth, np.array(served), DECISION_THRESHOLD)
+    realistic["ece"] = round(expected_calibration_error(calibration_truth, served), 4)
+    head.card["scores"]["realistic_validation"] = {f"evals/{name}": realistic}
+    head.card["calibration"]["rows"] = {
+        "positive": sum(calibration_truth),
+        "negative": len(calibration_truth) - sum(calibration_truth),
+    }
     if models_dir is not None:
         head.save(models_dir)
     return head.card
@@ -546,12 +679,13 @@ def _training_threads() -> int:
 
 def _card(
     spec: HeadSpec,
+    sources: Sequence[Source],
     examples: Sequence[Example],
     seed: int,
     limit: int | None,
     c: float,
-    threshold: float,
-    candidates: Sequence[tuple[float, float, float]],
+    platt: Platt,
+    candidates: Sequence[tuple[float, float, Platt]],
     c_grid: Sequence[float],
 ) -> dict[str, Any]:
     rows: dict[str, dict[str, dict[str, int]]] = {}
@@ -579,15 +713,27 @@ def _card(
                 "dataset": s.folder,
                 "file": s.file,
                 "licence": s.licence,
-                "use": "train/validation/test" if s.train else "evaluation only",
-                "unit": "sentence chunks of each text" if s.chunked else "texts",
+                "use": (
+                    "train (all rows)"
+                    if s.folder == WRITTEN
+                    else "train/validation/test"
+                    if s.train
+                    else "evaluation only"
+                ),
+                "unit": (
+                    "texts (negatives longer than one chunk as their chunks)"
+                    if s.folder == WRITTEN
+                    else "sentence chunks of each text"
+                    if s.chunked
+                    else "texts"
+                ),
                 "loss_share": s.weight if s.train else 0.0,
                 "rows": {
                     split: dict(sorted(counts.items()))
                     for split, counts in sorted(rows.get(s.folder, {}).items())
                 },
             }
-            for s in spec.sources
+            for s in sources
         ],
         "split": {
             "method": "sha256 of the dataset's text with a fixed seed (worker.metrics.evaluation)",
@@ -600,7 +746,7 @@ def _card(
             "sample_seed": seed,
             "train_rows_sampled": {
                 s.folder: s.max_train if limit is None else limit
-                for s in spec.sources
+                for s in sources
                 if s.max_train is not None
             },
         },
@@ -612,13 +758,21 @@ def _card(
             "word_bits": spec.word_bits,
             "char_ngrams": spec.char_ngrams,
             "embedding_block_scale": round(float(EMBEDDING_BLOCK_SCALE), 6),
+            "chunk_penalty": spec.chunk_penalty,
             "class_weighting": "each source its loss share, classes balanced within a source",
-            "max_benign_fpr_on_validation": MAX_BENIGN_FPR,
-            "validation_mean_f1_by_C": {str(cand[1]): round(cand[0], 4) for cand in candidates},
+            "realistic_validation_log_loss_by_C": {
+                str(cand[1]): round(cand[0], 4) for cand in candidates
+            },
         },
-        # Picked on validation (best mean F1 over the labelled sources), then folded into the
-        # bias: the served score crosses 0.5 where the fitted model crossed this value.
-        "validation_threshold_folded": threshold,
+        # Platt's map from the fitted model's logit to a probability, fitted on the realistic
+        # validation half and folded into the stored weights and bias (the served score is the
+        # calibrated probability; 0.5 is the default decision).
+        "calibration": {
+            "method": "platt",
+            "a": round(platt.a, 6),
+            "b": round(platt.b, 6),
+            "fitted_on": f"evals/{spec.name}.jsonl (validation half, pooled over chunks as served)",
+        },
         "threshold": DECISION_THRESHOLD,
         "scores": {},
     }
