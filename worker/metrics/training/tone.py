@@ -111,6 +111,9 @@ GATE_TOLERANCE: Final = 0.01
 # Offsets searched per tone, in logits; three passes over the tones converge (measured).
 OFFSET_GRID: Final = np.round(np.arange(-3.0, 3.0001, 0.1), 2)
 OFFSET_ROUNDS: Final = 3
+# Embedding dimensions whose standard deviation over the training texts is below this are
+# constant, not signal (the informative ones are ~0.03-0.05).
+MIN_STD: Final = 1e-4
 # Chunk embeddings of training texts kept on disk between runs (`--cache`): embedding GoEmotions
 # takes ~15 minutes on one core.
 CACHE_ENV: Final = "PROTECT_TRAINING_CACHE"
@@ -326,6 +329,10 @@ def train(
     fitted_on = texts["train"] + texts["written"]
     chars = CharNgrams.fit(fitted_on, CHAR_VOCABULARY, CHAR_MIN_DF)
     scaler = StandardScaler().fit(np.vstack([vectors["train"], vectors["written"]]))
+    # A few of MiniLM's dimensions are numerically zero (values ~1e-8 and ~1e-33): standardised,
+    # their rounding noise became features with weights up to 1e31, which moved logits by tenths
+    # and made the fit depend on the last bits of the embedding. They read as zero.
+    scaler.scale_ = np.where(scaler.scale_ > MIN_STD, scaler.scale_, np.inf)
     scale = 1 / np.sqrt(EMBEDDING_DIM)
     x = {
         name: hstack(
