@@ -14,13 +14,16 @@ the fold, i.e. only `curiosity`, have no tone and never had one).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from worker.metrics.base import Scorer
+from worker.metrics.embedding import embed_by_chunks
 from worker.metrics.evaluation import EvalRow, read_jsonl, split_of
 from worker.metrics.evaluation.corpus import Half
 from worker.metrics.evaluation.realistic import dataset_name, label_rows, rows_of, score
-from worker.metrics.tone import TONES, InputTone, tone_of, tones_of
+from worker.metrics.evaluation.stats import expected_calibration_error
+from worker.metrics.tone import TONES, InputTone, get_tone_head, tone_of, tones_of
 
 DATASET = "emotion_goemotions/goemotions.jsonl"
 
@@ -90,6 +93,8 @@ def evaluate_realistic(
     """Tone of chat messages and assistant replies (evals/tone.jsonl): macro-F1 and accuracy
     over the nine tones, user and assistant rows apart, and one row per tone."""
     rows = rows_of("tone", corpus, half, limit)
+    if not rows:
+        return []
     predicted: list[str | None] = [None] * len(rows)
     for field in ("input", "output"):
         idx = [i for i, row in enumerate(rows) if row.field == field]
@@ -97,7 +102,7 @@ def evaluate_realistic(
             values = score(f"{field}_tone", [(rows[i].text,) for i in idx])
             for i, value in zip(idx, values, strict=True):
                 predicted[i] = value if isinstance(value, str) else None
-    return label_rows(
+    result = label_rows(
         "input_tone",
         dataset_name("tone", half),
         TONES,
@@ -108,3 +113,15 @@ def evaluate_realistic(
             "assistant replies": lambda i: rows[i].field == "output",
         },
     )
+    # The built-in head's class probabilities: is its top tone's probability the chance of
+    # being right? (The metric's value is the label; the probability is there for calibration.)
+    texts = [row.text for row in rows]
+    probabilities = get_tone_head().probabilities(embed_by_chunks(texts), texts)
+    right = [
+        TONES[int(i)] == row.tone for i, row in zip(probabilities.argmax(axis=1), rows, strict=True)
+    ]
+    ece = expected_calibration_error(right, [float(p) for p in probabilities.max(axis=1)])
+    result[0] = replace(
+        result[0], ece=ece, note=f"{result[0].note}; ECE of the top tone's probability"
+    )
+    return result
