@@ -34,9 +34,6 @@ characters are read (the head and the tail of longer texts, see there).
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
 import gzip
 import itertools
 import json
@@ -48,7 +45,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import unquote
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +52,9 @@ import re2
 
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
+from worker.metrics.calibration import Platt
+from worker.metrics.injection_decoding import Expansion, expand
+from worker.metrics.injection_lexicon import concept_tokens
 from worker.metrics.loading import Lazy
 
 # Galileo's injection types, in its documented order.
@@ -70,8 +69,11 @@ INJECTION_LABELS: Final[tuple[str, ...]] = (
 MODEL_PATH: Final = Path(__file__).parent / "models" / "prompt_injection.json.gz"
 MODEL_CARD: Final = Path(__file__).parent / "models" / "prompt_injection.card.json"
 # Bumped whenever the feature code below changes meaning: weights trained for another version
-# would load without error and score garbage, so loading refuses them.
-FEATURE_VERSION: Final = 1
+# would load without error and score garbage, so loading refuses them. Version 2: the model reads
+# `model_text` (encodings undone by `injection_decoding.expand`, concept tokens appended).
+FEATURE_VERSION: Final = 2
+# The decision on the calibrated probability (a `gte 0.5` rule means the same thing).
+DECISION: Final = 0.5
 
 # --- Long inputs ---------------------------------------------------------------------------------
 # Windows of this many characters (about 170 words), overlapping by half, are judged on their own
@@ -87,21 +89,6 @@ WINDOW_STRIDE: Final = WINDOW_CHARS // 2
 # instruction in the middle of a longer text is not seen.
 MAX_SCAN_CHARS: Final = 16_000
 TAIL_CHARS: Final = 4_000
-
-# --- Encoded payloads ----------------------------------------------------------------------------
-# Base64 runs shorter than 16 characters decode to at most 12 bytes: too short for an instruction,
-# and ordinary long words would match. Hex runs need 16 digits (8 bytes) for the same reason.
-_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
-_HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}[\s:]?){8,}")
-_URL_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
-# A decoded blob counts as text when nearly all of it is printable and it has letters.
-_PRINTABLE_SHARE = 0.9
-_MIN_DECODED_CHARS = 6
-# Bounds on the decoding work per text, so a payload of many blobs (or base64 in base64) cannot
-# multiply the model passes: blobs decoded in all, nesting depth, characters kept per blob.
-MAX_DECODED_BLOBS: Final = 8
-MAX_DECODE_DEPTH: Final = 2
-MAX_DECODED_CHARS: Final = 4_000
 
 # --- Normalisation -------------------------------------------------------------------------------
 # Invisible characters an attacker puts inside words to split tokens ("ig\u200bnore"): zero-width
@@ -286,64 +273,10 @@ def char_buckets(text: str) -> tuple[IntArray, IntArray]:
     return buckets, counts.astype(np.int64)
 
 
-# --- Encoded payloads ----------------------------------------------------------------------------
-
-
-def _as_text(raw: bytes) -> str | None:
-    try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if len(decoded) < _MIN_DECODED_CHARS or not any(c.isalpha() for c in decoded):
-        return None
-    printable = sum(c.isprintable() or c.isspace() for c in decoded)
-    return decoded if printable >= _PRINTABLE_SHARE * len(decoded) else None
-
-
-def _decode_blob(blob: str, kind: str) -> str | None:
-    try:
-        if kind == "base64":
-            padded = blob + "=" * (-len(blob) % 4)
-            if "-" in blob or "_" in blob:
-                raw = base64.urlsafe_b64decode(padded)
-            else:
-                raw = base64.b64decode(padded)
-        else:
-            digits = re.sub(r"[\s:]", "", blob)
-            raw = bytes.fromhex(digits[: len(digits) - len(digits) % 2])
-    except (binascii.Error, ValueError):
-        return None
-    return _as_text(raw[: MAX_DECODED_CHARS * 4])
-
-
-def decoded_spans(text: str) -> list[str]:
-    """Plain text hidden in base64, hex or URL-encoded runs of `text` (nested ones too)."""
-    found: list[str] = []
-    if _URL_ESCAPE.search(text):
-        unquoted = unquote(text)
-        if unquoted != text:
-            found.append(unquoted[:MAX_DECODED_CHARS])
-    pending = [(text, 0)]
-    while pending and len(found) < MAX_DECODED_BLOBS:
-        source, depth = pending.pop()
-        for kind, pattern in (("base64", _BASE64), ("hex", _HEX)):
-            for match in pattern.finditer(source):
-                decoded = _decode_blob(match.group().strip(), kind)
-                if decoded is None:
-                    continue
-                decoded = decoded[:MAX_DECODED_CHARS]
-                found.append(decoded)
-                if depth + 1 < MAX_DECODE_DEPTH:
-                    pending.append((decoded, depth + 1))
-                if len(found) >= MAX_DECODED_BLOBS:
-                    return found
-    return found
-
-
 # --- Injection types -----------------------------------------------------------------------------
 # The patterns read the normalised text (lower-case, single spaces, disguises undone), so they
 # need no case or spacing variants. They are only consulted once the model has judged the text an
-# injection (or for rot13/reversed text, see `_hidden_instruction`): "ignore" alone is common in
+# injection: "ignore" alone is common in
 # benign questions, and the model, not a keyword, decides whether there is an injection.
 # They run on RE2: linear time, and 10-40x faster than `re` on these large alternations (~10 µs
 # instead of ~300 µs per 1,000 characters). Its `\b` and `\w` know ASCII letters only, which the
@@ -494,22 +427,6 @@ def pattern_types(text: str) -> set[str]:
     return types
 
 
-# The patterns strong enough to call rot13 or reversed text an injection without the model (the
-# model has not seen such text): an instruction override, a fake system section, a DAN persona.
-_HIDDEN_INSTRUCTION: Final[Any] = re2.compile(
-    rf"\b{_OVERRIDE}\b{_GAP}[\s,]+(?:{_DIRECTIVE_NOUN}|{_PRIOR})\b|"
-    r"(?:#{2,}|\[|<)\s?system\b|\bdo anything now\b|\bdeveloper mode\b"
-)
-
-
-def _hidden_instruction(text: str) -> str | None:
-    """Decoded rot13 or reversed `text` if that hides an unmistakable instruction."""
-    for view in (codecs.decode(text, "rot13"), text[::-1]):
-        if _HIDDEN_INSTRUCTION.search(view) and not _HIDDEN_INSTRUCTION.search(text):
-            return view
-    return None
-
-
 def _fallback_type(text: str) -> str:
     """The single most likely type of an injection that matched no pattern.
 
@@ -567,12 +484,14 @@ class _CharBlock:
 
 @dataclass(frozen=True)
 class InjectionModel:
-    """The trained logistic regression, applied with the training code's own features."""
+    """The trained logistic regression, applied with the training code's own features, and the
+    calibration map from its log-odds to a probability."""
 
     word: _WordBlock
     char: _CharBlock
     intercept: float
-    threshold: float  # P(injection) at or above this is an injection (whole text)
+    calibration: Platt  # fitted on the realistic corpus's validation half
+    threshold: float  # calibrated P(injection) at or above this is an injection (whole text)
     window_threshold: float  # the same for one window of a long text (a stronger claim)
 
     @classmethod
@@ -603,21 +522,19 @@ class InjectionModel:
             ),
             char=_CharBlock(idf, weights),
             intercept=float(data["intercept"]),
+            calibration=Platt.from_dict(data["calibration"]),
             threshold=float(data["threshold"]),
             window_threshold=float(data["window_threshold"]),
         )
 
     def decision(self, text: str) -> float:
-        """The linear score (log-odds) of a canonical text."""
+        """The linear score (log-odds before calibration) of a model text (`model_text`)."""
         word = self.word.dot(word_features(text))
         return self.intercept + word + self.char.dot(*char_buckets(text))
 
     def probability(self, text: str) -> float:
-        return _sigmoid(self.decision(text))
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+        """Calibrated P(injection) of a model text."""
+        return self.calibration(self.decision(text))
 
 
 def windows(text: str) -> list[str]:
@@ -635,11 +552,37 @@ def _capped(text: str) -> str:
     return text[: MAX_SCAN_CHARS - TAIL_CHARS] + "\n" + text[-TAIL_CHARS:]
 
 
+def with_concepts(text: str) -> str:
+    """A normalised text followed by its concept tokens (`injection_lexicon`)."""
+    tokens = concept_tokens(text)
+    return f"{text} {tokens}" if tokens else text
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A raw text made ready for the model."""
+
+    expansion: Expansion  # encoded spans decoded in place
+    norm: Normalised  # the expansion normalised, disguises undone
+    text: str  # what the model reads: the deobfuscated text and its concept tokens
+
+
+def prepare(text: str) -> Prepared:
+    expansion = expand(text)
+    norm = normalise(expansion.text)
+    return Prepared(expansion, norm, with_concepts(norm.deobfuscated))
+
+
+def model_text(text: str) -> str:
+    """The text the model's features are computed from (training and run time alike)."""
+    return prepare(text).text
+
+
 @dataclass
 class Analysis:
     """Why a text was or was not judged an injection."""
 
-    score: float  # the highest P(injection) over the text, its windows and decoded blobs
+    score: float  # calibrated P(injection): the higher of the whole text's and its windows'
     injection: bool
     types: list[str] = field(default_factory=list)
 
@@ -651,43 +594,27 @@ class InjectionDetector:
         self.model = model or InjectionModel.load()
 
     def analyse(self, text: str) -> Analysis:
-        raw = _capped(text)
-        norm = normalise(raw)
+        prepared = prepare(_capped(text))
+        norm = prepared.norm
         model = self.model
-        score = model.probability(norm.canonical)
+        score = model.probability(prepared.text)
         injection = score >= model.threshold
         # Each window on its own, so a short injection is not diluted by a long benign text.
-        for window in windows(norm.canonical):
-            p = model.probability(window)
+        for window in windows(norm.deobfuscated):
+            p = model.probability(with_concepts(window))
             if p >= model.window_threshold and p > score:
                 score, injection = p, True
-        views = [norm.deobfuscated]
-        # Disguises (invisible characters, homoglyphs, leetspeak ...) make `obfuscation` a type
-        # of any injection; the rejoined text is judged too, in case the disguise hid it.
-        obfuscated = norm.disguised
-        if norm.deobfuscated != norm.canonical:
-            p = model.probability(norm.deobfuscated)
-            if p >= model.threshold:
-                injection = True
-                score = max(score, p)
-        # Encoded blobs are judged on their own: their text is what the attacker wants read.
-        for span in decoded_spans(raw):
-            decoded = normalise(span)
-            p = max(model.probability(decoded.canonical), model.probability(decoded.deobfuscated))
-            if p >= model.threshold or _HIDDEN_INSTRUCTION.search(decoded.deobfuscated):
-                injection = obfuscated = True
-                score = max(score, p)
-                views.append(decoded.deobfuscated)
-        hidden = _hidden_instruction(norm.deobfuscated)
-        if hidden is not None:
-            injection = obfuscated = True
-            views.append(hidden)
         if not injection:
             return Analysis(score, False)
-        types: set[str] = set()
-        for view in views:
-            types |= pattern_types(view)
-        if obfuscated or _OBFUSCATION_CUES.search(norm.deobfuscated):
+        # Decoded payloads are part of the expanded text, so the patterns read them too.
+        types = pattern_types(norm.deobfuscated)
+        # Disguises (encodings, invisible characters, homoglyphs, leetspeak ...) make
+        # `obfuscation` a type of any injection, as does asking for a decoding.
+        if (
+            norm.disguised
+            or prepared.expansion.decoded
+            or _OBFUSCATION_CUES.search(norm.deobfuscated)
+        ):
             types.add("obfuscation")
         if not types:
             types.add(_fallback_type(norm.canonical))
@@ -727,6 +654,7 @@ class PromptInjection(Scorer):
 
 
 __all__ = [
+    "DECISION",
     "INJECTION_LABELS",
     "MAX_SCAN_CHARS",
     "MODEL_CARD",
@@ -738,9 +666,11 @@ __all__ = [
     "PromptInjection",
     "canonical",
     "char_buckets",
-    "decoded_spans",
     "get_detector",
+    "model_text",
     "normalise",
     "pattern_types",
+    "prepare",
+    "with_concepts",
     "word_features",
 ]
