@@ -274,23 +274,40 @@ def test_text_beyond_the_scan_limit_is_read_at_head_and_tail() -> None:
     assert detect(filler + " " + attack) != []
 
 
-def test_fallback_type_when_no_pattern_matches() -> None:
-    # A model that calls everything an injection: the patterns then find nothing in plain text,
-    # and the type comes from the length.
-    always = InjectionModel.from_dict(
-        {
-            "feature_version": FEATURE_VERSION,
-            "word": {"terms": [], "idf": [], "weights": []},
-            "char": {"buckets": [], "idf": [], "weights": []},
-            "intercept": 5.0,
-            "calibration": {"a": 1.0, "b": 0.0},
-            "threshold": 0.5,
-            "window_threshold": 0.5,
-        }
+def _always_injection(intercepts: list[float]) -> InjectionDetector:
+    """A model that calls everything an injection, with type heads that read no word."""
+    return InjectionDetector(
+        InjectionModel.from_dict(
+            {
+                "feature_version": FEATURE_VERSION,
+                "word": {"terms": [], "idf": [], "weights": []},
+                "char": {"buckets": [], "idf": [], "weights": []},
+                "intercept": 5.0,
+                "calibration": {"a": 1.0, "b": 0.0},
+                "types": {
+                    "labels": list(INJECTION_LABELS),
+                    "terms": [],
+                    "idf": [],
+                    "weights": [],
+                    "intercepts": intercepts,
+                    "threshold": 0.3,
+                },
+                "threshold": 0.5,
+                "window_threshold": 0.5,
+            }
+        )
     )
-    detector = InjectionDetector(always)
-    assert detector.detect("Tell me a joke about cats.") == ["simple_instruction"]
-    assert detector.detect(" ".join(_DOC for _ in range(2))) == ["impersonation"]
+
+
+def test_types_are_the_heads_above_the_threshold_or_the_likeliest() -> None:
+    # sigmoid(-3) ~ 0.05, sigmoid(-1) ~ 0.27, sigmoid(0) = 0.5: no head reaches 0.3 in the first
+    # model, so the likeliest type is reported; two reach it in the second.
+    detector = _always_injection([-3.0, -3.0, -1.0, -3.0, -3.0])
+    assert detector.detect("Tell me a joke about cats.") == ["new_context"]
+    detector = _always_injection([0.0, -3.0, -3.0, 0.0, -3.0])
+    assert detector.detect("Tell me a joke about cats.") == ["simple_instruction", "impersonation"]
+    # A disguise undone adds `obfuscation` whatever the heads say.
+    assert "obfuscation" in detector.detect("t3ll m3 a j0k3 ab0ut cats")
 
 
 MULTILINGUAL_ATTACKS = [

@@ -1,34 +1,29 @@
 """Prompt-injection detection (`prompt_injection`): is this input an injection, and of which types.
 
-Two stages in Python and numpy (no scikit-learn at run time, nothing from the network); the model
-loads in ~0.2 s:
+Python and numpy only (no scikit-learn at run time, nothing from the network); the model loads in
+~0.2 s. Trained by `protect train prompt_injection` (`worker/metrics/training/injection.py`; data,
+counts, licences and scores in `models/prompt_injection.card.json`).
 
-1. **Is it an injection?** A logistic regression over TF-IDF word 1-2-grams and hashed character
-   3-5-grams of the normalised text, trained by `python -m worker.metrics.training.injection` on the
-   train split of the `prompt_injection` dataset plus CLINC150 queries and a small hand-written
-   set (see `models/prompt_injection.card.json`: data, licences, split, scores). The weights
-   (`models/prompt_injection.json.gz`) are applied by the same feature functions training used,
-   and training checks that both give the same scores. A text is an injection when the
-   probability reaches the threshold chosen on the validation split (stored with the weights).
-   `securevector-guardian-model` 1.4, the detector that ships on PyPI, was measured first and
-   fell well short on this data (F1 0.58 on the same test split, see the card), so it is not used.
-2. **Which types?** Once the text is judged an injection, documented patterns name Galileo's types
-   (several can apply): `simple_instruction` ("ignore previous instructions", "disregard the
-   above"), `few_shot` (fabricated Q/A or chat turns), `new_context` (a new task, a context reset,
-   a fake system section such as "### SYSTEM" or "<|im_start|>system"), `impersonation` (DAN, "you
-   are now", "act as", developer mode, claiming to be the developer or an admin) and
-   `obfuscation` (base64/hex/URL-encoded, rot13 or reversed payloads, leetspeak, homoglyphs,
-   invisible characters, spaced-out letters, or a request to decode). When no pattern matches, one
-   type is reported from the text's length (see `_fallback_type`).
-
-Disguises are undone before the text is judged: the model reads text normalised with NFKC, with
-invisible characters removed and homoglyphs spelled in Latin; leetspeak and spaced-out letters that
-spell a trigger word ("1gn0re", "i g n o r e") are rejoined and the result judged again; base64,
-hex and URL-encoded blobs are decoded and judged on their own; rot13 and reversed text are checked
-against the strongest patterns. Whatever reveals an injection this way adds `obfuscation`.
+1. **The model text.** Encoded payloads are decoded in place (`injection_decoding.expand`:
+   base64/32, hex, binary, character codes, escapes, percent-encoding, Morse, Caesar/rot13,
+   Atbash, reversed and upside-down text, leetspeak), the result is normalised (NFKC, invisible
+   characters removed, homoglyphs spelled in Latin, disguised trigger words such as "1gn0re" or
+   "i g n o r e" rejoined) and followed by its concept tokens (`injection_lexicon`: the words of
+   overrides, prompt leaking, personas, authority claims and exfiltration in ~40 languages, one
+   token per concept), so an attack in Korean shares features with the English ones.
+2. **Is it an injection?** A logistic regression over TF-IDF word 1-2-grams and hashed character
+   3-5-grams of the model text, trained on the public injection sets, CLINC150 queries, our written
+   rows (chat and the documents, tool results and emails indirect injections hide in, with their
+   benign traps) and benign documents. Its log-odds go through a Platt map fitted on the realistic
+   corpus's validation half, so the score is a probability for chat and RAG traffic and the text is
+   an injection at `DECISION` (0.5), the same point a `gte 0.5` rule on the score would pick.
+3. **Which types?** One logistic regression per Galileo type over the model text's word n-grams
+   (`TypeHeads`), trained on our written injection rows, whose types follow the evaluation
+   corpus's conventions (several can apply; the likeliest one when none reaches the threshold).
+   A disguise that step 1 undid, or a request to decode, adds `obfuscation`.
 
 Long inputs: the model judges the whole text and, beyond `WINDOW_CHARS`, overlapping windows of it,
-so an instruction buried in a long document is not diluted by the rest. At most `MAX_SCAN_CHARS`
+so an instruction buried in a long document is less diluted by the rest. At most `MAX_SCAN_CHARS`
 characters are read (the head and the tail of longer texts, see there).
 """
 
@@ -274,129 +269,10 @@ def char_buckets(text: str) -> tuple[IntArray, IntArray]:
 
 
 # --- Injection types -----------------------------------------------------------------------------
-# The patterns read the normalised text (lower-case, single spaces, disguises undone), so they
-# need no case or spacing variants. They are only consulted once the model has judged the text an
-# injection: "ignore" alone is common in
-# benign questions, and the model, not a keyword, decides whether there is an injection.
-# They run on RE2: linear time, and 10-40x faster than `re` on these large alternations (~10 µs
-# instead of ~300 µs per 1,000 characters). Its `\b` and `\w` know ASCII letters only, which the
-# English patterns do not mind. Gaps between words are bounded ({0,3}).
-
-_GAP = r"(?:[\s,]+[\w'\-]+){0,3}?"
-_OVERRIDE = (
-    r"(?:ignor(?:e|ing)|disregard(?:ing)?|forget(?:ting)?|skip|overrid(?:e|ing)|bypass|neglect|"
-    r"omit|abandon|discard|dismiss|drop|ditch|set aside|pay no attention to|"
-    r"(?:do not|don't|stop|no longer) (?:follow|obey|adhere to|comply with)|"
-    r"vergiss|vergessen|ignorier\w*|oublie[zr]?|ignore[zr]|olvida|ignora)"
-)
-_DIRECTIVE_NOUN = (
-    r"(?:instructions?|directions?|directives?|prompts?|rules?|guidelines?|commands?|orders?|"
-    r"programming|constraints?|restrictions?|guardrails?|polic(?:y|ies)|training|"
-    r"anweisungen|befehle|regeln|consignes|instrucciones)"
-)
-_PRIOR = (
-    r"(?:previous(?:ly)?|prior|above|aforementioned|preceding|earlier|former|original|initial|"
-    r"foregoing|before|so far|until now|till now|system|vorherigen|bisherigen|obigen|"
-    r"précédentes|anteriores)"
-)
-_SIMPLE_INSTRUCTION: Final[Any] = re2.compile(
-    "|".join(
-        (
-            rf"\b{_OVERRIDE}\b{_GAP}[\s,]+{_DIRECTIVE_NOUN}\b",
-            rf"\b{_OVERRIDE}\b{_GAP}[\s,]+{_PRIOR}\b",
-            rf"\b{_OVERRIDE} (?:everything|all|alles|tout|todo)\b",
-            r"\b(?:instead|rather),? (?:just )?(?:say|print|output|write|respond|reply|answer)\b",
-            r"\bjust (?:say|print|output|write|respond with|reply with)\b",
-            r"\b(?:say|print|output|write|respond with|reply with) [\"'“]?"
-            r"i (?:have|'ve) been pwned",
-            r"\bignore (?:the|this|that) (?:above|previous|preceding)\b",
-            r"\bnevermind\b|\bnever mind\b",
-            # Prompt leaking: a direct order to hand over what the application keeps hidden.
-            r"\b(?:tell|show|reveal|print|repeat|give|output|display|share) me "
-            r"(?:what (?:are|is) )?(?:your|the) (?:\w+ )?"
-            r"(?:instructions|system prompt|prompt|rules|initial|hidden)\b",
-            # RE2's \b knows ASCII letters only: the Russian words get a letter-class boundary.
-            r"(?:^|[^\pL])(?:забудь(?:те)?|игнорируй(?:те)?)(?:$|[^\pL])",
-            r"^stop[:!]",
-        )
-    )
-)
-_FEW_SHOT_ASKER: Final[Any] = re2.compile(
-    r"(?:^|[\s\]\)>\"'])(?:q|question|user|human|input|prompt|customer|me|person)\s?\d*\s?:"
-)
-_FEW_SHOT_ANSWERER: Final[Any] = re2.compile(
-    r"(?:^|[\s\]\)>\"'])(?:a|answer|assistant|ai|output|response|bot|chatbot|gpt|chatgpt|model|"
-    r"agent|you)\s?\d*\s?:"
-)
-_FEW_SHOT_CUES: Final[Any] = re2.compile(
-    r"\b(?:here are (?:some|a few|two|three) examples|for example,? (?:input|q|user)\s?:|"
-    r"example \d+\s?:|examples?:\s?(?:input|q|user)\s?:)"
-)
-# Fabricated turns: at least this many asker/answerer markers in all, with both sides present
-# ("Q: ... A: ... Q:"). One of each is ordinary prompting ("Question: ... Answer:").
-MIN_FEW_SHOT_TURNS: Final = 3
-_NEW_CONTEXT: Final[Any] = re2.compile(
-    "|".join(
-        (
-            r"\bnew (?:task|tasks|instructions?|rules|context|conversation|session|prompt|"
-            r"assignment|role|objective|directive|mission|game|persona|system)\b",
-            r"\bfrom now on\b|\bstarting (?:now|today|from now)\b|\bhenceforth\b",
-            r"\b(?:this|the|our) (?:conversation|session|context|task|test|game|simulation|"
-            r"exercise) (?:is|has) (?:now )?(?:over|ended|finished|complete|done)\b",
-            r"\b(?:that|this) (?:is|was) (?:done|enough|completed?|over)\b",
-            r"\bend of (?:the )?(?:prompt|instructions?|context|document|input|conversation|"
-            r"system prompt|article|text)\b",
-            r"\b(?:reset|clear|wipe|restart|reboot|erase) (?:your |the |all )?(?:context|memory|"
-            r"conversation|instructions|session|settings|programming)\b",
-            r"\blet'?s (?:start|begin) (?:over|again|fresh|anew)\b",
-            # A system section framed in the text ("System prompt: ..."), not a mention of one
-            # ("reveal your system prompt" is the attacker's goal, not a new context).
-            r"\bsystem (?:prompt|message|instructions?)\s?:",
-            r"\bsystem (?:override|update|notice|alert)\b",
-            r"(?:#{2,}|\[|<|\{\{|<<|={3,}|-{3,}|\*{3,})\s?(?:system|sys|instructions?|admin|"
-            r"new|developer|end|context)\b",
-            r"<\|?(?:im_start|im_end|endoftext|system|user|assistant)\|?>|\[/?inst\]|<</?sys>>",
-            r"^(?:system|admin|developer)\s?:",
-            r"\bnow (?:further|new|other|different|the next) (?:tasks?|instructions?|questions?)\b",
-            r"\b(?:neue aufgabe|ab (?:jetzt|sofort)|das ist erledigt|nun folgen|nouvelle tâche|"
-            r"nueva tarea)\b",
-        )
-    )
-)
-_IMPERSONATION: Final[Any] = re2.compile(
-    "|".join(
-        (
-            r"\bdan\b|\bdo anything now\b|\bjailbr(?:ea|o)k\w*",
-            r"\b(?:developer|dev|god|debug|admin|sudo|maintenance|unrestricted|unfiltered|"
-            r"uncensored|evil|chaos|opposite|anti|dude|stan|aim) mode\b",
-            r"\byou(?: are|'re| will be| shall be| will now be) (?:now|no longer)\b",
-            r"\byou will (?:now )?(?:act|pretend|play|simulate|emulate|respond as|answer as|"
-            r"become)\b",
-            r"\bfrom now on,? you(?: are|'re| will| shall| must)\b",
-            r"\bact(?:ing)? (?:as|like)\b",
-            r"\b(?:pretend|imagine|suppose)(?: to be| you are| you're| that you| you can)\b",
-            r"\brole-?play\w*|\bplay (?:the )?(?:role|part) of\b|\bin the role of\b",
-            r"\btake on the (?:role|persona|identity)\b|\bpersona\b|\bstay in character\b",
-            r"\bcharacter (?:named|called)\b|\b(?:simulate|emulate|impersonate)\b",
-            r"\byou are (?:a|an) (?:\w+ ){0,2}(?:ai|assistant|model|chatbot|bot|llm) "
-            r"(?:without|with no|that has no|free (?:from|of)|freed from|who (?:doesn't|does not|"
-            r"never|can))\b",
-            r"\bi(?: am|'m) (?:your|the|an?) (?:\w+ )?(?:developer|creator|admin|administrator|"
-            r"owner|programmer|engineer|operator|ceo|supervisor|maker)\b",
-            r"\b(?:openai|anthropic|google|microsoft|meta) (?:staff|employee|engineer|developer|"
-            r"team|admin)\b",
-            r"\bas your (?:developer|creator|administrator|admin|owner|programmer|master)\b",
-            r"\bthis is (?:your|the) (?:developer|admin|administrator|system administrator|"
-            r"creator|owner)\b",
-            r"\b(?:mongo tom|evil confidant|betterdan|antigpt|devmode|developer mode|dan mode)\b",
-            r"\bwithout (?:any )?(?:restrictions|filters|filtering|limitations|censorship|"
-            r"guidelines|rules|ethics|morals)\b",
-            r"\b(?:du bist (?:jetzt|nun)|tu so,? als|stell dir vor,? du bist|spiel(?:e|st)? die "
-            r"rolle|antworte (?:im stil|als)|tu es|tu eres|fais semblant)\b",
-            r"\bim stil\b",
-        )
-    )
-)
+# The types come from one logistic regression per type (`TypeHeads`, trained on our written
+# injection rows, whose types follow the evaluation corpus's conventions), except that any
+# disguise the normaliser or the decoder undid, or a request to decode, adds `obfuscation`: the
+# model text no longer shows the disguise. RE2: linear time, ASCII word boundaries.
 _OBFUSCATION_CUES: Final[Any] = re2.compile(
     r"\bbase ?64\b|\brot-? ?13\b|\bhex(?:adecimal)?(?:[- ]encoded| string| code)\b|"
     r"\bl(?:ee|33)t ?speak\b|\bl33t\b|\bmorse\b|\bcipher\w*|\bcaesar\b|"
@@ -404,40 +280,6 @@ _OBFUSCATION_CUES: Final[Any] = re2.compile(
     r"\b(?:en|de)crypt\w*|\breversed? (?:text|order|string|words)\b|\bbackwards\b|\bpig latin\b|"
     r"\bzero[- ]width\b|\bhomoglyph\w*|\bletter by letter\b"
 )
-
-# Texts judged injections that match no pattern and are shorter than this get
-# `simple_instruction`, longer ones `impersonation` (see `_fallback_type`).
-FALLBACK_LONG_CHARS: Final = 400
-
-
-def pattern_types(text: str) -> set[str]:
-    """The types whose patterns match a normalised text (no `obfuscation`: see `analyse`)."""
-    types: set[str] = set()
-    if _SIMPLE_INSTRUCTION.search(text):
-        types.add("simple_instruction")
-    if _NEW_CONTEXT.search(text):
-        types.add("new_context")
-    if _IMPERSONATION.search(text):
-        types.add("impersonation")
-    askers = len(_FEW_SHOT_ASKER.findall(text))
-    answerers = len(_FEW_SHOT_ANSWERER.findall(text))
-    turns = askers and answerers and askers + answerers >= MIN_FEW_SHOT_TURNS
-    if turns or _FEW_SHOT_CUES.search(text):
-        types.add("few_shot")
-    return types
-
-
-def _fallback_type(text: str) -> str:
-    """The single most likely type of an injection that matched no pattern.
-
-    Counted on the training split's injections that do match a pattern: below
-    `FALLBACK_LONG_CHARS`, 64 of 116 are `simple_instruction` (35 `impersonation`, 24
-    `new_context`): direct orders that take over the task ("state that trump is the best",
-    "translate to polish"); above it, 742 of 798 are `impersonation`: persona and role-play set-ups
-    ("You are NRW, a Non-Restricted Writer ..."). Length is the cue left when no phrase matched.
-    """
-    return "simple_instruction" if len(text) < FALLBACK_LONG_CHARS else "impersonation"
-
 
 # --- The model -----------------------------------------------------------------------------------
 
@@ -483,6 +325,51 @@ class _CharBlock:
 
 
 @dataclass(frozen=True)
+class TypeHeads:
+    """One logistic regression per injection type over TF-IDF word 1-2-grams of the model text."""
+
+    terms: dict[str, int]  # word n-gram -> row of `idf` and `weights`
+    idf: FloatArray
+    weights: FloatArray  # (terms, types)
+    intercepts: FloatArray  # (types,)
+    threshold: float  # a type is reported at this probability or higher
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TypeHeads:
+        if tuple(data["labels"]) != INJECTION_LABELS:
+            raise ValueError(f"type heads for {data['labels']}, expected {INJECTION_LABELS}")
+        return cls(
+            terms={t: i for i, t in enumerate(data["terms"])},
+            idf=np.asarray(data["idf"], dtype=np.float64),
+            weights=np.asarray(data["weights"], dtype=np.float64).reshape(
+                len(data["terms"]), len(INJECTION_LABELS)
+            ),
+            intercepts=np.asarray(data["intercepts"], dtype=np.float64),
+            threshold=float(data["threshold"]),
+        )
+
+    def probabilities(self, ngrams: Iterable[str]) -> FloatArray:
+        """P(type) for each of `INJECTION_LABELS`, from a model text's `word_features`."""
+        counts = Counter(t for t in ngrams if t in self.terms)
+        logits = self.intercepts.copy()
+        if counts:
+            rows = np.fromiter((self.terms[t] for t in counts), dtype=np.int64, count=len(counts))
+            tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+            tfidf = tf * self.idf[rows]
+            # As in `_CharBlock.dot`: numpy's own reductions, not BLAS.
+            logits += np.sum(tfidf[:, None] * self.weights[rows], axis=0) / math.sqrt(
+                float(np.sum(tfidf * tfidf))
+            )
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def types(self, ngrams: Iterable[str]) -> set[str]:
+        """The types at or above the threshold; the likeliest one when none reaches it."""
+        p = self.probabilities(ngrams)
+        found = {label for label, q in zip(INJECTION_LABELS, p, strict=True) if q >= self.threshold}
+        return found or {INJECTION_LABELS[int(np.argmax(p))]}
+
+
+@dataclass(frozen=True)
 class InjectionModel:
     """The trained logistic regression, applied with the training code's own features, and the
     calibration map from its log-odds to a probability."""
@@ -491,6 +378,7 @@ class InjectionModel:
     char: _CharBlock
     intercept: float
     calibration: Platt  # fitted on the realistic corpus's validation half
+    types: TypeHeads
     threshold: float  # calibrated P(injection) at or above this is an injection (whole text)
     window_threshold: float  # the same for one window of a long text (a stronger claim)
 
@@ -523,6 +411,7 @@ class InjectionModel:
             char=_CharBlock(idf, weights),
             intercept=float(data["intercept"]),
             calibration=Platt.from_dict(data["calibration"]),
+            types=TypeHeads.from_dict(data["types"]),
             threshold=float(data["threshold"]),
             window_threshold=float(data["window_threshold"]),
         )
@@ -606,8 +495,7 @@ class InjectionDetector:
                 score, injection = p, True
         if not injection:
             return Analysis(score, False)
-        # Decoded payloads are part of the expanded text, so the patterns read them too.
-        types = pattern_types(norm.deobfuscated)
+        types = model.types.types(word_features(prepared.text))
         # Disguises (encodings, invisible characters, homoglyphs, leetspeak ...) make
         # `obfuscation` a type of any injection, as does asking for a decoding.
         if (
@@ -616,8 +504,6 @@ class InjectionDetector:
             or _OBFUSCATION_CUES.search(norm.deobfuscated)
         ):
             types.add("obfuscation")
-        if not types:
-            types.add(_fallback_type(norm.canonical))
         return Analysis(score, True, [label for label in INJECTION_LABELS if label in types])
 
     def detect(self, text: str) -> list[str]:
@@ -664,12 +550,12 @@ __all__ = [
     "InjectionDetector",
     "InjectionModel",
     "PromptInjection",
+    "TypeHeads",
     "canonical",
     "char_buckets",
     "get_detector",
     "model_text",
     "normalise",
-    "pattern_types",
     "prepare",
     "with_concepts",
     "word_features",

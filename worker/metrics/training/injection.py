@@ -1,20 +1,22 @@
-"""Train the prompt-injection model: `python -m worker.metrics.training.injection`.
+"""Train the prompt-injection model: `protect train prompt_injection`.
 
-A logistic regression over TF-IDF word (1-2) and character (3-5) n-grams of the canonical text
-(`injection.canonical`), computed by the run time's own feature functions. Needs the `train`
-extra (scikit-learn); the run time reads the exported JSON with the standard library and numpy.
+A logistic regression over TF-IDF word (1-2) and character (3-5) n-grams of the model text
+(`injection.model_text`: encodings decoded, disguises undone, concept tokens appended), computed by
+the run time's own feature functions, then a Platt map fitted on the realistic corpus's validation
+half (`evals/prompt_injection.jsonl`, never its test half); and one head per injection type
+(`fit_type_heads`). Needs the `train` extra (scikit-learn); the run time reads the exported JSON
+with the standard library and numpy.
 
-Data (every row's split is `split_of(text)`: a hash of the text with the project's fixed seed):
+Data (every public row's split is `split_of(text)`: a hash of the text with the project's fixed
+seed):
 - `prompt_injection` (injection vs benign prompts, eight sources, see its README): train split to
-  fit, validation split to choose C and the thresholds, test split only to report.
-- CLINC150 assistant queries (CC-BY-3.0), a sample of its train split, as extra benign examples:
-  short everyday requests, a style the injection data has few of. XSTest (CC-BY-4.0) is not
-  trained on: all 250 of its safe prompts stay a false-positive test set (one split would leave
-  ~40).
+  fit, validation split for the window threshold, test split only to report.
+- CLINC150 assistant queries (CC-BY-3.0), a sample of its train split, as extra benign examples.
+  XSTest (CC-BY-4.0) is not trained on: its safe prompts stay a false-positive test set.
 - A small hand-written set (`synthetic_examples`): short direct attacks of each Galileo type, and
-  benign questions that use the attack vocabulary innocently ("how do I make eslint ignore one
-  line?"). The datasets' short injections are mostly deepset's German/English task diversions;
-  these make the everyday phrasings of each type explicit. Training data only, never scored.
+  benign questions that use the attack vocabulary innocently.
+- Our written rows (`training-data/prompt_injection.jsonl`, weighted `WRITTEN_WEIGHT`), and benign
+  documents (`benign_documents`: other families' written rows, HaluEval answers).
 
 Writes `models/prompt_injection.json.gz` (the weights) and `models/prompt_injection.card.json`.
 """
@@ -51,11 +53,13 @@ from worker.metrics.injection import (
     CHAR_HASH_BITS,
     DECISION,
     FEATURE_VERSION,
+    INJECTION_LABELS,
     MODEL_CARD,
     MODEL_PATH,
     WINDOW_CHARS,
     InjectionDetector,
     InjectionModel,
+    TypeHeads,
     char_buckets,
     model_text,
     word_features,
@@ -84,17 +88,26 @@ C = 16.0
 # Our written rows (`training-data/prompt_injection.jsonl`: chat and the documents, tool results
 # and emails injections hide in, with their benign traps) count this many times a public row:
 # they are ~1,100 among ~10,000, and the public sets have no indirect injections and few traps.
-# Chosen on the realistic validation half among 3, 5, 8, 12, 20 and 30 (AUC rises up to 12, the
-# public test F1 falls past 8).
+# Chosen on the realistic validation half among 3, 5, 8, 12, 20 and 30 (F1 at 0.5 and AUC level
+# off from 8-12), keeping the public figure within its bound.
 WRITTEN_WEIGHT = 12.0
 # The public benign prompts (prompt_injection's benign rows, CLINC150) count this many times: the
 # written rows pull the decision towards the realistic corpus's injections, and these keep
 # ordinary prompts (role prompts, German questions, pasted prompt templates) below it. Chosen
-# among 1, 2 and 3 on the realistic validation half, with the public validation split's FPR.
+# among 1, 3 and 5 on the realistic validation half (5 costs public recall).
 PUBLIC_BENIGN_WEIGHT = 3.0
 # Sources whose benign rows get `PUBLIC_BENIGN_WEIGHT` (the rest of the benign rows are ours or
 # documents, weighted 1).
 _PUBLIC_SOURCES_EXCLUDED = ("synthetic", "halueval_answer")
+# The type heads (one logistic regression per Galileo type, `injection.TypeHeads`): trained on
+# our written injection rows only, the one source labelled with the types as the evaluation
+# corpus assigns them (`training-data/cards/prompt_injection.md`); word 1-2-grams seen in at least
+# `TYPE_MIN_DF` rows. A type is reported at `TYPE_THRESHOLD`: the heads see ~520 rows, most types
+# are a minority among them, and 0.3 gave the best micro-F1 on the realistic validation half
+# (0.25-0.5 tried; C among 1, 4, 16 and 32).
+TYPE_C = 16.0
+TYPE_MIN_DF = 2
+TYPE_THRESHOLD = 0.3
 # Benign documents in the registers indirect injections hide in (emails, tickets, notes, logs,
 # RAG contexts, assistant answers): other families' written rows, and answers from HaluEval. The
 # injection data has almost no benign text of these kinds, so without them an email reads as
@@ -525,6 +538,44 @@ def _summary(
     return out
 
 
+def fit_type_heads(rows: Sequence[Any]) -> dict[str, Any]:
+    """The exported type heads, fitted on written injection rows (with their `types`)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = [model_text(r.text) for r in rows]
+    vectorizer = TfidfVectorizer(analyzer=word_features, sublinear_tf=True, min_df=TYPE_MIN_DF)
+    x = vectorizer.fit_transform(texts)
+    coef, intercepts = [], []
+    for label in INJECTION_LABELS:
+        head = LogisticRegression(C=TYPE_C, max_iter=5_000, random_state=SEED).fit(
+            x, [label in r.types for r in rows]
+        )
+        coef.append(head.coef_[0])
+        intercepts.append(float(head.intercept_[0]))
+    weights = np.stack(coef, axis=1)  # (terms, types)
+    exported = {
+        "labels": list(INJECTION_LABELS),
+        "terms": [str(t) for t in vectorizer.get_feature_names_out()],
+        "idf": [round(float(v), 6) for v in vectorizer.idf_],
+        "weights": [round(float(v), 6) for v in weights.ravel()],
+        "intercepts": [round(v, 6) for v in intercepts],
+        "threshold": TYPE_THRESHOLD,
+    }
+    # Parity: the run time's probabilities equal scikit-learn's.
+    heads = TypeHeads.from_dict(exported)
+    sample = texts[:PARITY_SAMPLE]
+    dense = x[: len(sample)] @ weights + np.array(intercepts)
+    expected = 1 / (1 + np.exp(-np.asarray(dense)))
+    worst = max(
+        float(np.max(np.abs(heads.probabilities(word_features(t)) - e)))
+        for t, e in zip(sample, expected, strict=True)
+    )
+    if worst > PARITY_TOLERANCE:
+        raise AssertionError(f"run-time type probabilities differ from scikit-learn's by {worst}")
+    return exported
+
+
 def calibrate(features: Features, fitted: Any) -> tuple[dict[str, Any], Platt]:
     """The exported weights and the Platt map fitted on the realistic validation half.
 
@@ -532,6 +583,9 @@ def calibrate(features: Features, fitted: Any) -> tuple[dict[str, Any], Platt]:
     long texts go through the same map."""
     weights = {
         **features.export(fitted),
+        "types": fit_type_heads(
+            [r for r in training_rows("prompt_injection") if r.label == "injection"]
+        ),
         "calibration": {"a": 1.0, "b": 0.0},
         "threshold": DECISION,
         "window_threshold": 1.0,
@@ -625,6 +679,13 @@ def train(datasets: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         "hyperparameters": {
             "C": C,
             "written_weight": WRITTEN_WEIGHT,
+            "type_heads": {
+                "C": TYPE_C,
+                "min_df": TYPE_MIN_DF,
+                "threshold": TYPE_THRESHOLD,
+                "terms": len(weights["types"]["terms"]),
+                "rows": sum(r.label == "injection" for r in training_rows("prompt_injection")),
+            },
             "public_benign_weight": PUBLIC_BENIGN_WEIGHT,
             "max_word_terms": MAX_WORD_TERMS,
             "max_char_terms": MAX_CHAR_TERMS,
