@@ -416,9 +416,10 @@ class InjectionModel:
             window_threshold=float(data["window_threshold"]),
         )
 
-    def decision(self, text: str) -> float:
-        """The linear score (log-odds before calibration) of a model text (`model_text`)."""
-        word = self.word.dot(word_features(text))
+    def decision(self, text: str, ngrams: Sequence[str] | None = None) -> float:
+        """The linear score (log-odds before calibration) of a model text (`model_text`);
+        `ngrams` are its `word_features` when the caller has them already."""
+        word = self.word.dot(word_features(text) if ngrams is None else ngrams)
         return self.intercept + word + self.char.dot(*char_buckets(text))
 
     def probability(self, text: str) -> float:
@@ -486,7 +487,8 @@ class InjectionDetector:
         prepared = prepare(_capped(text))
         norm = prepared.norm
         model = self.model
-        score = model.probability(prepared.text)
+        ngrams = word_features(prepared.text)  # read by the model and by the type heads
+        score = model.calibration(model.decision(prepared.text, ngrams))
         injection = score >= model.threshold
         # Each window on its own, so a short injection is not diluted by a long benign text.
         for window in windows(norm.deobfuscated):
@@ -495,7 +497,7 @@ class InjectionDetector:
                 score, injection = p, True
         if not injection:
             return Analysis(score, False)
-        types = model.types.types(word_features(prepared.text))
+        types = model.types.types(ngrams)
         # Disguises (encodings, invisible characters, homoglyphs, leetspeak ...) make
         # `obfuscation` a type of any injection, as does asking for a decoding.
         if (
