@@ -1,42 +1,34 @@
 """Prompt-injection detection (`prompt_injection`): is this input an injection, and of which types.
 
-Two stages in Python and numpy (no scikit-learn at run time, nothing from the network); the model
-loads in ~0.2 s:
+Python and numpy only (no scikit-learn at run time, nothing from the network); the model loads in
+~0.2 s. Trained by `protect train prompt_injection` (`worker/metrics/training/injection.py`; data,
+counts, licences and scores in `models/prompt_injection.card.json`).
 
-1. **Is it an injection?** A logistic regression over TF-IDF word 1-2-grams and hashed character
-   3-5-grams of the normalised text, trained by `python -m worker.metrics.training.injection` on the
-   train split of the `prompt_injection` dataset plus CLINC150 queries and a small hand-written
-   set (see `models/prompt_injection.card.json`: data, licences, split, scores). The weights
-   (`models/prompt_injection.json.gz`) are applied by the same feature functions training used,
-   and training checks that both give the same scores. A text is an injection when the
-   probability reaches the threshold chosen on the validation split (stored with the weights).
-   `securevector-guardian-model` 1.4, the detector that ships on PyPI, was measured first and
-   fell well short on this data (F1 0.58 on the same test split, see the card), so it is not used.
-2. **Which types?** Once the text is judged an injection, documented patterns name Galileo's types
-   (several can apply): `simple_instruction` ("ignore previous instructions", "disregard the
-   above"), `few_shot` (fabricated Q/A or chat turns), `new_context` (a new task, a context reset,
-   a fake system section such as "### SYSTEM" or "<|im_start|>system"), `impersonation` (DAN, "you
-   are now", "act as", developer mode, claiming to be the developer or an admin) and
-   `obfuscation` (base64/hex/URL-encoded, rot13 or reversed payloads, leetspeak, homoglyphs,
-   invisible characters, spaced-out letters, or a request to decode). When no pattern matches, one
-   type is reported from the text's length (see `_fallback_type`).
-
-Disguises are undone before the text is judged: the model reads text normalised with NFKC, with
-invisible characters removed and homoglyphs spelled in Latin; leetspeak and spaced-out letters that
-spell a trigger word ("1gn0re", "i g n o r e") are rejoined and the result judged again; base64,
-hex and URL-encoded blobs are decoded and judged on their own; rot13 and reversed text are checked
-against the strongest patterns. Whatever reveals an injection this way adds `obfuscation`.
+1. **The model text.** Encoded payloads are decoded in place (`injection_decoding.expand`:
+   base64/32, hex, binary, character codes, escapes, percent-encoding, Morse, Caesar/rot13,
+   Atbash, reversed and upside-down text, leetspeak), the result is normalised (NFKC, invisible
+   characters removed, homoglyphs spelled in Latin, disguised trigger words such as "1gn0re" or
+   "i g n o r e" rejoined) and followed by its concept tokens (`injection_lexicon`: the words of
+   overrides, prompt leaking, personas, authority claims and exfiltration in ~40 languages, one
+   token per concept), so an attack in Korean shares features with the English ones.
+2. **Is it an injection?** A logistic regression over TF-IDF word 1-2-grams and hashed character
+   3-5-grams of the model text, trained on the public injection sets, CLINC150 queries, our written
+   rows (chat and the documents, tool results and emails indirect injections hide in, with their
+   benign traps) and benign documents. Its log-odds go through a Platt map fitted on the realistic
+   corpus's validation half, so the score is a probability for chat and RAG traffic and the text is
+   an injection at `DECISION` (0.5), the same point a `gte 0.5` rule on the score would pick.
+3. **Which types?** One logistic regression per Galileo type over the model text's word n-grams
+   (`TypeHeads`), trained on our written injection rows, whose types follow the evaluation
+   corpus's conventions (several can apply; the likeliest one when none reaches the threshold).
+   A disguise that step 1 undid, or a request to decode, adds `obfuscation`.
 
 Long inputs: the model judges the whole text and, beyond `WINDOW_CHARS`, overlapping windows of it,
-so an instruction buried in a long document is not diluted by the rest. At most `MAX_SCAN_CHARS`
+so an instruction buried in a long document is less diluted by the rest. At most `MAX_SCAN_CHARS`
 characters are read (the head and the tail of longer texts, see there).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
 import gzip
 import itertools
 import json
@@ -48,7 +40,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import unquote
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +47,9 @@ import re2
 
 from worker.contract.rules import MetricValue
 from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
+from worker.metrics.calibration import Platt
+from worker.metrics.injection_decoding import Expansion, expand
+from worker.metrics.injection_lexicon import concept_tokens
 from worker.metrics.loading import Lazy
 
 # Galileo's injection types, in its documented order.
@@ -70,8 +64,11 @@ INJECTION_LABELS: Final[tuple[str, ...]] = (
 MODEL_PATH: Final = Path(__file__).parent / "models" / "prompt_injection.json.gz"
 MODEL_CARD: Final = Path(__file__).parent / "models" / "prompt_injection.card.json"
 # Bumped whenever the feature code below changes meaning: weights trained for another version
-# would load without error and score garbage, so loading refuses them.
-FEATURE_VERSION: Final = 1
+# would load without error and score garbage, so loading refuses them. Version 2: the model reads
+# `model_text` (encodings undone by `injection_decoding.expand`, concept tokens appended).
+FEATURE_VERSION: Final = 2
+# The decision on the calibrated probability (a `gte 0.5` rule means the same thing).
+DECISION: Final = 0.5
 
 # --- Long inputs ---------------------------------------------------------------------------------
 # Windows of this many characters (about 170 words), overlapping by half, are judged on their own
@@ -87,21 +84,6 @@ WINDOW_STRIDE: Final = WINDOW_CHARS // 2
 # instruction in the middle of a longer text is not seen.
 MAX_SCAN_CHARS: Final = 16_000
 TAIL_CHARS: Final = 4_000
-
-# --- Encoded payloads ----------------------------------------------------------------------------
-# Base64 runs shorter than 16 characters decode to at most 12 bytes: too short for an instruction,
-# and ordinary long words would match. Hex runs need 16 digits (8 bytes) for the same reason.
-_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
-_HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}[\s:]?){8,}")
-_URL_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
-# A decoded blob counts as text when nearly all of it is printable and it has letters.
-_PRINTABLE_SHARE = 0.9
-_MIN_DECODED_CHARS = 6
-# Bounds on the decoding work per text, so a payload of many blobs (or base64 in base64) cannot
-# multiply the model passes: blobs decoded in all, nesting depth, characters kept per blob.
-MAX_DECODED_BLOBS: Final = 8
-MAX_DECODE_DEPTH: Final = 2
-MAX_DECODED_CHARS: Final = 4_000
 
 # --- Normalisation -------------------------------------------------------------------------------
 # Invisible characters an attacker puts inside words to split tokens ("ig\u200bnore"): zero-width
@@ -286,184 +268,11 @@ def char_buckets(text: str) -> tuple[IntArray, IntArray]:
     return buckets, counts.astype(np.int64)
 
 
-# --- Encoded payloads ----------------------------------------------------------------------------
-
-
-def _as_text(raw: bytes) -> str | None:
-    try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if len(decoded) < _MIN_DECODED_CHARS or not any(c.isalpha() for c in decoded):
-        return None
-    printable = sum(c.isprintable() or c.isspace() for c in decoded)
-    return decoded if printable >= _PRINTABLE_SHARE * len(decoded) else None
-
-
-def _decode_blob(blob: str, kind: str) -> str | None:
-    try:
-        if kind == "base64":
-            padded = blob + "=" * (-len(blob) % 4)
-            if "-" in blob or "_" in blob:
-                raw = base64.urlsafe_b64decode(padded)
-            else:
-                raw = base64.b64decode(padded)
-        else:
-            digits = re.sub(r"[\s:]", "", blob)
-            raw = bytes.fromhex(digits[: len(digits) - len(digits) % 2])
-    except (binascii.Error, ValueError):
-        return None
-    return _as_text(raw[: MAX_DECODED_CHARS * 4])
-
-
-def decoded_spans(text: str) -> list[str]:
-    """Plain text hidden in base64, hex or URL-encoded runs of `text` (nested ones too)."""
-    found: list[str] = []
-    if _URL_ESCAPE.search(text):
-        unquoted = unquote(text)
-        if unquoted != text:
-            found.append(unquoted[:MAX_DECODED_CHARS])
-    pending = [(text, 0)]
-    while pending and len(found) < MAX_DECODED_BLOBS:
-        source, depth = pending.pop()
-        for kind, pattern in (("base64", _BASE64), ("hex", _HEX)):
-            for match in pattern.finditer(source):
-                decoded = _decode_blob(match.group().strip(), kind)
-                if decoded is None:
-                    continue
-                decoded = decoded[:MAX_DECODED_CHARS]
-                found.append(decoded)
-                if depth + 1 < MAX_DECODE_DEPTH:
-                    pending.append((decoded, depth + 1))
-                if len(found) >= MAX_DECODED_BLOBS:
-                    return found
-    return found
-
-
 # --- Injection types -----------------------------------------------------------------------------
-# The patterns read the normalised text (lower-case, single spaces, disguises undone), so they
-# need no case or spacing variants. They are only consulted once the model has judged the text an
-# injection (or for rot13/reversed text, see `_hidden_instruction`): "ignore" alone is common in
-# benign questions, and the model, not a keyword, decides whether there is an injection.
-# They run on RE2: linear time, and 10-40x faster than `re` on these large alternations (~10 µs
-# instead of ~300 µs per 1,000 characters). Its `\b` and `\w` know ASCII letters only, which the
-# English patterns do not mind. Gaps between words are bounded ({0,3}).
-
-_GAP = r"(?:[\s,]+[\w'\-]+){0,3}?"
-_OVERRIDE = (
-    r"(?:ignor(?:e|ing)|disregard(?:ing)?|forget(?:ting)?|skip|overrid(?:e|ing)|bypass|neglect|"
-    r"omit|abandon|discard|dismiss|drop|ditch|set aside|pay no attention to|"
-    r"(?:do not|don't|stop|no longer) (?:follow|obey|adhere to|comply with)|"
-    r"vergiss|vergessen|ignorier\w*|oublie[zr]?|ignore[zr]|olvida|ignora)"
-)
-_DIRECTIVE_NOUN = (
-    r"(?:instructions?|directions?|directives?|prompts?|rules?|guidelines?|commands?|orders?|"
-    r"programming|constraints?|restrictions?|guardrails?|polic(?:y|ies)|training|"
-    r"anweisungen|befehle|regeln|consignes|instrucciones)"
-)
-_PRIOR = (
-    r"(?:previous(?:ly)?|prior|above|aforementioned|preceding|earlier|former|original|initial|"
-    r"foregoing|before|so far|until now|till now|system|vorherigen|bisherigen|obigen|"
-    r"précédentes|anteriores)"
-)
-_SIMPLE_INSTRUCTION: Final[Any] = re2.compile(
-    "|".join(
-        (
-            rf"\b{_OVERRIDE}\b{_GAP}[\s,]+{_DIRECTIVE_NOUN}\b",
-            rf"\b{_OVERRIDE}\b{_GAP}[\s,]+{_PRIOR}\b",
-            rf"\b{_OVERRIDE} (?:everything|all|alles|tout|todo)\b",
-            r"\b(?:instead|rather),? (?:just )?(?:say|print|output|write|respond|reply|answer)\b",
-            r"\bjust (?:say|print|output|write|respond with|reply with)\b",
-            r"\b(?:say|print|output|write|respond with|reply with) [\"'“]?"
-            r"i (?:have|'ve) been pwned",
-            r"\bignore (?:the|this|that) (?:above|previous|preceding)\b",
-            r"\bnevermind\b|\bnever mind\b",
-            # Prompt leaking: a direct order to hand over what the application keeps hidden.
-            r"\b(?:tell|show|reveal|print|repeat|give|output|display|share) me "
-            r"(?:what (?:are|is) )?(?:your|the) (?:\w+ )?"
-            r"(?:instructions|system prompt|prompt|rules|initial|hidden)\b",
-            # RE2's \b knows ASCII letters only: the Russian words get a letter-class boundary.
-            r"(?:^|[^\pL])(?:забудь(?:те)?|игнорируй(?:те)?)(?:$|[^\pL])",
-            r"^stop[:!]",
-        )
-    )
-)
-_FEW_SHOT_ASKER: Final[Any] = re2.compile(
-    r"(?:^|[\s\]\)>\"'])(?:q|question|user|human|input|prompt|customer|me|person)\s?\d*\s?:"
-)
-_FEW_SHOT_ANSWERER: Final[Any] = re2.compile(
-    r"(?:^|[\s\]\)>\"'])(?:a|answer|assistant|ai|output|response|bot|chatbot|gpt|chatgpt|model|"
-    r"agent|you)\s?\d*\s?:"
-)
-_FEW_SHOT_CUES: Final[Any] = re2.compile(
-    r"\b(?:here are (?:some|a few|two|three) examples|for example,? (?:input|q|user)\s?:|"
-    r"example \d+\s?:|examples?:\s?(?:input|q|user)\s?:)"
-)
-# Fabricated turns: at least this many asker/answerer markers in all, with both sides present
-# ("Q: ... A: ... Q:"). One of each is ordinary prompting ("Question: ... Answer:").
-MIN_FEW_SHOT_TURNS: Final = 3
-_NEW_CONTEXT: Final[Any] = re2.compile(
-    "|".join(
-        (
-            r"\bnew (?:task|tasks|instructions?|rules|context|conversation|session|prompt|"
-            r"assignment|role|objective|directive|mission|game|persona|system)\b",
-            r"\bfrom now on\b|\bstarting (?:now|today|from now)\b|\bhenceforth\b",
-            r"\b(?:this|the|our) (?:conversation|session|context|task|test|game|simulation|"
-            r"exercise) (?:is|has) (?:now )?(?:over|ended|finished|complete|done)\b",
-            r"\b(?:that|this) (?:is|was) (?:done|enough|completed?|over)\b",
-            r"\bend of (?:the )?(?:prompt|instructions?|context|document|input|conversation|"
-            r"system prompt|article|text)\b",
-            r"\b(?:reset|clear|wipe|restart|reboot|erase) (?:your |the |all )?(?:context|memory|"
-            r"conversation|instructions|session|settings|programming)\b",
-            r"\blet'?s (?:start|begin) (?:over|again|fresh|anew)\b",
-            # A system section framed in the text ("System prompt: ..."), not a mention of one
-            # ("reveal your system prompt" is the attacker's goal, not a new context).
-            r"\bsystem (?:prompt|message|instructions?)\s?:",
-            r"\bsystem (?:override|update|notice|alert)\b",
-            r"(?:#{2,}|\[|<|\{\{|<<|={3,}|-{3,}|\*{3,})\s?(?:system|sys|instructions?|admin|"
-            r"new|developer|end|context)\b",
-            r"<\|?(?:im_start|im_end|endoftext|system|user|assistant)\|?>|\[/?inst\]|<</?sys>>",
-            r"^(?:system|admin|developer)\s?:",
-            r"\bnow (?:further|new|other|different|the next) (?:tasks?|instructions?|questions?)\b",
-            r"\b(?:neue aufgabe|ab (?:jetzt|sofort)|das ist erledigt|nun folgen|nouvelle tâche|"
-            r"nueva tarea)\b",
-        )
-    )
-)
-_IMPERSONATION: Final[Any] = re2.compile(
-    "|".join(
-        (
-            r"\bdan\b|\bdo anything now\b|\bjailbr(?:ea|o)k\w*",
-            r"\b(?:developer|dev|god|debug|admin|sudo|maintenance|unrestricted|unfiltered|"
-            r"uncensored|evil|chaos|opposite|anti|dude|stan|aim) mode\b",
-            r"\byou(?: are|'re| will be| shall be| will now be) (?:now|no longer)\b",
-            r"\byou will (?:now )?(?:act|pretend|play|simulate|emulate|respond as|answer as|"
-            r"become)\b",
-            r"\bfrom now on,? you(?: are|'re| will| shall| must)\b",
-            r"\bact(?:ing)? (?:as|like)\b",
-            r"\b(?:pretend|imagine|suppose)(?: to be| you are| you're| that you| you can)\b",
-            r"\brole-?play\w*|\bplay (?:the )?(?:role|part) of\b|\bin the role of\b",
-            r"\btake on the (?:role|persona|identity)\b|\bpersona\b|\bstay in character\b",
-            r"\bcharacter (?:named|called)\b|\b(?:simulate|emulate|impersonate)\b",
-            r"\byou are (?:a|an) (?:\w+ ){0,2}(?:ai|assistant|model|chatbot|bot|llm) "
-            r"(?:without|with no|that has no|free (?:from|of)|freed from|who (?:doesn't|does not|"
-            r"never|can))\b",
-            r"\bi(?: am|'m) (?:your|the|an?) (?:\w+ )?(?:developer|creator|admin|administrator|"
-            r"owner|programmer|engineer|operator|ceo|supervisor|maker)\b",
-            r"\b(?:openai|anthropic|google|microsoft|meta) (?:staff|employee|engineer|developer|"
-            r"team|admin)\b",
-            r"\bas your (?:developer|creator|administrator|admin|owner|programmer|master)\b",
-            r"\bthis is (?:your|the) (?:developer|admin|administrator|system administrator|"
-            r"creator|owner)\b",
-            r"\b(?:mongo tom|evil confidant|betterdan|antigpt|devmode|developer mode|dan mode)\b",
-            r"\bwithout (?:any )?(?:restrictions|filters|filtering|limitations|censorship|"
-            r"guidelines|rules|ethics|morals)\b",
-            r"\b(?:du bist (?:jetzt|nun)|tu so,? als|stell dir vor,? du bist|spiel(?:e|st)? die "
-            r"rolle|antworte (?:im stil|als)|tu es|tu eres|fais semblant)\b",
-            r"\bim stil\b",
-        )
-    )
-)
+# The types come from one logistic regression per type (`TypeHeads`, trained on our written
+# injection rows, whose types follow the evaluation corpus's conventions), except that any
+# disguise the normaliser or the decoder undid, or a request to decode, adds `obfuscation`: the
+# model text no longer shows the disguise. RE2: linear time, ASCII word boundaries.
 _OBFUSCATION_CUES: Final[Any] = re2.compile(
     r"\bbase ?64\b|\brot-? ?13\b|\bhex(?:adecimal)?(?:[- ]encoded| string| code)\b|"
     r"\bl(?:ee|33)t ?speak\b|\bl33t\b|\bmorse\b|\bcipher\w*|\bcaesar\b|"
@@ -471,56 +280,6 @@ _OBFUSCATION_CUES: Final[Any] = re2.compile(
     r"\b(?:en|de)crypt\w*|\breversed? (?:text|order|string|words)\b|\bbackwards\b|\bpig latin\b|"
     r"\bzero[- ]width\b|\bhomoglyph\w*|\bletter by letter\b"
 )
-
-# Texts judged injections that match no pattern and are shorter than this get
-# `simple_instruction`, longer ones `impersonation` (see `_fallback_type`).
-FALLBACK_LONG_CHARS: Final = 400
-
-
-def pattern_types(text: str) -> set[str]:
-    """The types whose patterns match a normalised text (no `obfuscation`: see `analyse`)."""
-    types: set[str] = set()
-    if _SIMPLE_INSTRUCTION.search(text):
-        types.add("simple_instruction")
-    if _NEW_CONTEXT.search(text):
-        types.add("new_context")
-    if _IMPERSONATION.search(text):
-        types.add("impersonation")
-    askers = len(_FEW_SHOT_ASKER.findall(text))
-    answerers = len(_FEW_SHOT_ANSWERER.findall(text))
-    turns = askers and answerers and askers + answerers >= MIN_FEW_SHOT_TURNS
-    if turns or _FEW_SHOT_CUES.search(text):
-        types.add("few_shot")
-    return types
-
-
-# The patterns strong enough to call rot13 or reversed text an injection without the model (the
-# model has not seen such text): an instruction override, a fake system section, a DAN persona.
-_HIDDEN_INSTRUCTION: Final[Any] = re2.compile(
-    rf"\b{_OVERRIDE}\b{_GAP}[\s,]+(?:{_DIRECTIVE_NOUN}|{_PRIOR})\b|"
-    r"(?:#{2,}|\[|<)\s?system\b|\bdo anything now\b|\bdeveloper mode\b"
-)
-
-
-def _hidden_instruction(text: str) -> str | None:
-    """Decoded rot13 or reversed `text` if that hides an unmistakable instruction."""
-    for view in (codecs.decode(text, "rot13"), text[::-1]):
-        if _HIDDEN_INSTRUCTION.search(view) and not _HIDDEN_INSTRUCTION.search(text):
-            return view
-    return None
-
-
-def _fallback_type(text: str) -> str:
-    """The single most likely type of an injection that matched no pattern.
-
-    Counted on the training split's injections that do match a pattern: below
-    `FALLBACK_LONG_CHARS`, 64 of 116 are `simple_instruction` (35 `impersonation`, 24
-    `new_context`): direct orders that take over the task ("state that trump is the best",
-    "translate to polish"); above it, 742 of 798 are `impersonation`: persona and role-play set-ups
-    ("You are NRW, a Non-Restricted Writer ..."). Length is the cue left when no phrase matched.
-    """
-    return "simple_instruction" if len(text) < FALLBACK_LONG_CHARS else "impersonation"
-
 
 # --- The model -----------------------------------------------------------------------------------
 
@@ -566,13 +325,61 @@ class _CharBlock:
 
 
 @dataclass(frozen=True)
+class TypeHeads:
+    """One logistic regression per injection type over TF-IDF word 1-2-grams of the model text."""
+
+    terms: dict[str, int]  # word n-gram -> row of `idf` and `weights`
+    idf: FloatArray
+    weights: FloatArray  # (terms, types)
+    intercepts: FloatArray  # (types,)
+    threshold: float  # a type is reported at this probability or higher
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TypeHeads:
+        if tuple(data["labels"]) != INJECTION_LABELS:
+            raise ValueError(f"type heads for {data['labels']}, expected {INJECTION_LABELS}")
+        return cls(
+            terms={t: i for i, t in enumerate(data["terms"])},
+            idf=np.asarray(data["idf"], dtype=np.float64),
+            weights=np.asarray(data["weights"], dtype=np.float64).reshape(
+                len(data["terms"]), len(INJECTION_LABELS)
+            ),
+            intercepts=np.asarray(data["intercepts"], dtype=np.float64),
+            threshold=float(data["threshold"]),
+        )
+
+    def probabilities(self, ngrams: Iterable[str]) -> FloatArray:
+        """P(type) for each of `INJECTION_LABELS`, from a model text's `word_features`."""
+        counts = Counter(t for t in ngrams if t in self.terms)
+        logits = self.intercepts.copy()
+        if counts:
+            rows = np.fromiter((self.terms[t] for t in counts), dtype=np.int64, count=len(counts))
+            tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
+            tfidf = tf * self.idf[rows]
+            # As in `_CharBlock.dot`: numpy's own reductions, not BLAS.
+            logits += np.sum(tfidf[:, None] * self.weights[rows], axis=0) / math.sqrt(
+                float(np.sum(tfidf * tfidf))
+            )
+        return 1.0 / (1.0 + np.exp(-logits))
+
+    def types(self, ngrams: Iterable[str]) -> set[str]:
+        """The types at or above the threshold; the likeliest one when none reaches it."""
+        p = self.probabilities(ngrams)
+        found = {label for label, q in zip(INJECTION_LABELS, p, strict=True) if q >= self.threshold}
+        return found or {INJECTION_LABELS[int(np.argmax(p))]}
+
+
+@dataclass(frozen=True)
 class InjectionModel:
-    """The trained logistic regression, applied with the training code's own features."""
+    """The trained logistic regression, applied with the training code's own features, and the
+    calibration map from its log-odds to a probability."""
 
     word: _WordBlock
     char: _CharBlock
     intercept: float
-    threshold: float  # P(injection) at or above this is an injection (whole text)
+    calibration: Platt  # fitted on the realistic corpus's validation half
+    types: TypeHeads
+    threshold: float  # calibrated P(injection) at or above this is an injection (whole text)
     window_threshold: float  # the same for one window of a long text (a stronger claim)
 
     @classmethod
@@ -603,21 +410,21 @@ class InjectionModel:
             ),
             char=_CharBlock(idf, weights),
             intercept=float(data["intercept"]),
+            calibration=Platt.from_dict(data["calibration"]),
+            types=TypeHeads.from_dict(data["types"]),
             threshold=float(data["threshold"]),
             window_threshold=float(data["window_threshold"]),
         )
 
-    def decision(self, text: str) -> float:
-        """The linear score (log-odds) of a canonical text."""
-        word = self.word.dot(word_features(text))
+    def decision(self, text: str, ngrams: Sequence[str] | None = None) -> float:
+        """The linear score (log-odds before calibration) of a model text (`model_text`);
+        `ngrams` are its `word_features` when the caller has them already."""
+        word = self.word.dot(word_features(text) if ngrams is None else ngrams)
         return self.intercept + word + self.char.dot(*char_buckets(text))
 
     def probability(self, text: str) -> float:
-        return _sigmoid(self.decision(text))
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+        """Calibrated P(injection) of a model text."""
+        return self.calibration(self.decision(text))
 
 
 def windows(text: str) -> list[str]:
@@ -635,11 +442,37 @@ def _capped(text: str) -> str:
     return text[: MAX_SCAN_CHARS - TAIL_CHARS] + "\n" + text[-TAIL_CHARS:]
 
 
+def with_concepts(text: str) -> str:
+    """A normalised text followed by its concept tokens (`injection_lexicon`)."""
+    tokens = concept_tokens(text)
+    return f"{text} {tokens}" if tokens else text
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A raw text made ready for the model."""
+
+    expansion: Expansion  # encoded spans decoded in place
+    norm: Normalised  # the expansion normalised, disguises undone
+    text: str  # what the model reads: the deobfuscated text and its concept tokens
+
+
+def prepare(text: str) -> Prepared:
+    expansion = expand(text)
+    norm = normalise(expansion.text)
+    return Prepared(expansion, norm, with_concepts(norm.deobfuscated))
+
+
+def model_text(text: str) -> str:
+    """The text the model's features are computed from (training and run time alike)."""
+    return prepare(text).text
+
+
 @dataclass
 class Analysis:
     """Why a text was or was not judged an injection."""
 
-    score: float  # the highest P(injection) over the text, its windows and decoded blobs
+    score: float  # calibrated P(injection): the higher of the whole text's and its windows'
     injection: bool
     types: list[str] = field(default_factory=list)
 
@@ -651,46 +484,28 @@ class InjectionDetector:
         self.model = model or InjectionModel.load()
 
     def analyse(self, text: str) -> Analysis:
-        raw = _capped(text)
-        norm = normalise(raw)
+        prepared = prepare(_capped(text))
+        norm = prepared.norm
         model = self.model
-        score = model.probability(norm.canonical)
+        ngrams = word_features(prepared.text)  # read by the model and by the type heads
+        score = model.calibration(model.decision(prepared.text, ngrams))
         injection = score >= model.threshold
         # Each window on its own, so a short injection is not diluted by a long benign text.
-        for window in windows(norm.canonical):
-            p = model.probability(window)
+        for window in windows(norm.deobfuscated):
+            p = model.probability(with_concepts(window))
             if p >= model.window_threshold and p > score:
                 score, injection = p, True
-        views = [norm.deobfuscated]
-        # Disguises (invisible characters, homoglyphs, leetspeak ...) make `obfuscation` a type
-        # of any injection; the rejoined text is judged too, in case the disguise hid it.
-        obfuscated = norm.disguised
-        if norm.deobfuscated != norm.canonical:
-            p = model.probability(norm.deobfuscated)
-            if p >= model.threshold:
-                injection = True
-                score = max(score, p)
-        # Encoded blobs are judged on their own: their text is what the attacker wants read.
-        for span in decoded_spans(raw):
-            decoded = normalise(span)
-            p = max(model.probability(decoded.canonical), model.probability(decoded.deobfuscated))
-            if p >= model.threshold or _HIDDEN_INSTRUCTION.search(decoded.deobfuscated):
-                injection = obfuscated = True
-                score = max(score, p)
-                views.append(decoded.deobfuscated)
-        hidden = _hidden_instruction(norm.deobfuscated)
-        if hidden is not None:
-            injection = obfuscated = True
-            views.append(hidden)
         if not injection:
             return Analysis(score, False)
-        types: set[str] = set()
-        for view in views:
-            types |= pattern_types(view)
-        if obfuscated or _OBFUSCATION_CUES.search(norm.deobfuscated):
+        types = model.types.types(ngrams)
+        # Disguises (encodings, invisible characters, homoglyphs, leetspeak ...) make
+        # `obfuscation` a type of any injection, as does asking for a decoding.
+        if (
+            norm.disguised
+            or prepared.expansion.decoded
+            or _OBFUSCATION_CUES.search(norm.deobfuscated)
+        ):
             types.add("obfuscation")
-        if not types:
-            types.add(_fallback_type(norm.canonical))
         return Analysis(score, True, [label for label in INJECTION_LABELS if label in types])
 
     def detect(self, text: str) -> list[str]:
@@ -727,6 +542,7 @@ class PromptInjection(Scorer):
 
 
 __all__ = [
+    "DECISION",
     "INJECTION_LABELS",
     "MAX_SCAN_CHARS",
     "MODEL_CARD",
@@ -736,11 +552,13 @@ __all__ = [
     "InjectionDetector",
     "InjectionModel",
     "PromptInjection",
+    "TypeHeads",
     "canonical",
     "char_buckets",
-    "decoded_spans",
     "get_detector",
+    "model_text",
     "normalise",
-    "pattern_types",
+    "prepare",
+    "with_concepts",
     "word_features",
 ]

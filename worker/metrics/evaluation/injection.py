@@ -127,13 +127,16 @@ def evaluate(
 
 
 def evaluate_realistic(
-    corpus: Path | None = None, half: Half = "test", limit: int | None = None
+    corpus: Path | None = None,
+    half: Half = "test",
+    limit: int | None = None,
+    detector: InjectionDetector | None = None,
 ) -> list[EvalRow]:
     """Injections in chat prompts and in content apps feed their models (evals/
     prompt_injection.jsonl): detection (the metric's value is not empty) with the internal
     score's AUC and calibration, false positives on the benign traps, and the types."""
     rows = rows_of("prompt_injection", corpus, half, limit)
-    detector = get_detector()
+    detector = detector or get_detector()
     analyses = [detector.analyse(row.text) for row in rows]
     truth = [row.label == "injection" for row in rows]
     dataset = dataset_name("prompt_injection", half)

@@ -1,20 +1,22 @@
-"""Train the prompt-injection model: `python -m worker.metrics.training.injection`.
+"""Train the prompt-injection model: `protect train prompt_injection`.
 
-A logistic regression over TF-IDF word (1-2) and character (3-5) n-grams of the canonical text
-(`injection.canonical`), computed by the run time's own feature functions. Needs the `train`
-extra (scikit-learn); the run time reads the exported JSON with the standard library and numpy.
+A logistic regression over TF-IDF word (1-2) and character (3-5) n-grams of the model text
+(`injection.model_text`: encodings decoded, disguises undone, concept tokens appended), computed by
+the run time's own feature functions, then a Platt map fitted on the realistic corpus's validation
+half (`evals/prompt_injection.jsonl`, never its test half); and one head per injection type
+(`fit_type_heads`). Needs the `train` extra (scikit-learn); the run time reads the exported JSON
+with the standard library and numpy.
 
-Data (every row's split is `split_of(text)`: a hash of the text with the project's fixed seed):
+Data (every public row's split is `split_of(text)`: a hash of the text with the project's fixed
+seed):
 - `prompt_injection` (injection vs benign prompts, eight sources, see its README): train split to
-  fit, validation split to choose C and the thresholds, test split only to report.
-- CLINC150 assistant queries (CC-BY-3.0), a sample of its train split, as extra benign examples:
-  short everyday requests, a style the injection data has few of. XSTest (CC-BY-4.0) is not
-  trained on: all 250 of its safe prompts stay a false-positive test set (one split would leave
-  ~40).
+  fit, validation split for the window threshold, test split only to report.
+- CLINC150 assistant queries (CC-BY-3.0), a sample of its train split, as extra benign examples.
+  XSTest (CC-BY-4.0) is not trained on: its safe prompts stay a false-positive test set.
 - A small hand-written set (`synthetic_examples`): short direct attacks of each Galileo type, and
-  benign questions that use the attack vocabulary innocently ("how do I make eslint ignore one
-  line?"). The datasets' short injections are mostly deepset's German/English task diversions;
-  these make the everyday phrasings of each type explicit. Training data only, never scored.
+  benign questions that use the attack vocabulary innocently.
+- Our written rows (`training-data/prompt_injection.jsonl`, weighted `WRITTEN_WEIGHT`), and benign
+  documents (`benign_documents`: other families' written rows, HaluEval answers).
 
 Writes `models/prompt_injection.json.gz` (the weights) and `models/prompt_injection.card.json`.
 """
@@ -34,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from worker.metrics.calibration import Platt
 from worker.metrics.evaluation import (
     SPLIT_SEED,
     EvalRow,
@@ -44,23 +47,29 @@ from worker.metrics.evaluation import (
     read_jsonl,
     split_of,
 )
-from worker.metrics.evaluation.injection import evaluate
+from worker.metrics.evaluation.corpus import corpus_rows, training_rows
+from worker.metrics.evaluation.injection import evaluate, evaluate_realistic
 from worker.metrics.injection import (
     CHAR_HASH_BITS,
+    DECISION,
     FEATURE_VERSION,
+    INJECTION_LABELS,
     MODEL_CARD,
     MODEL_PATH,
     WINDOW_CHARS,
     InjectionDetector,
     InjectionModel,
-    canonical,
+    TypeHeads,
     char_buckets,
+    model_text,
     word_features,
 )
+from worker.metrics.training.calibration import fit_platt
 
 INJECTION_FILE = "prompt_injection/prompt_injection_vs_benign.jsonl"
 CLINC_FILE = "benign_queries_clinc150/clinc150_queries.jsonl"
 XSTEST_FILE = "harmful_prompts_xstest/xstest_prompts.jsonl"
+HALUEVAL_FILE = "groundedness_halueval/halueval_general_human_labeled.jsonl"
 
 SEED = 0
 # CLINC150's train split has ~16,600 queries, six times the injection data: all of them would
@@ -73,12 +82,39 @@ MAX_WORD_TERMS = 30_000
 MAX_CHAR_TERMS = 60_000
 MIN_WORD_DF = 2
 MIN_CHAR_DF = 3
-C_GRID = (1.0, 4.0, 16.0, 64.0)
-# The threshold maximises validation F1 among those that flag at most this share of the
-# validation benign prompts (prompt_injection's benign rows and CLINC150 together): the goal is
-# <= 3 % false positives, and the margin absorbs the difference between validation and test.
-MAX_VALIDATION_FPR = 0.01
-THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(4, 19))  # 0.20 .. 0.90
+# Regularisation, chosen on the realistic corpus's validation half among 8, 16 and 32 (16: the
+# best F1 and AUC there, public test F1 unchanged within 0.005).
+C = 16.0
+# Our written rows (`training-data/prompt_injection.jsonl`: chat and the documents, tool results
+# and emails injections hide in, with their benign traps) count this many times a public row:
+# they are ~1,100 among ~10,000, and the public sets have no indirect injections and few traps.
+# Chosen on the realistic validation half among 3, 5, 8, 12, 20 and 30 (F1 at 0.5 and AUC level
+# off from 8-12), keeping the public figure within its bound.
+WRITTEN_WEIGHT = 12.0
+# The public benign prompts (prompt_injection's benign rows, CLINC150) count this many times: the
+# written rows pull the decision towards the realistic corpus's injections, and these keep
+# ordinary prompts (role prompts, German questions, pasted prompt templates) below it. Chosen
+# among 1, 3 and 5 on the realistic validation half (5 costs public recall).
+PUBLIC_BENIGN_WEIGHT = 3.0
+# Sources whose benign rows get `PUBLIC_BENIGN_WEIGHT` (the rest of the benign rows are ours or
+# documents, weighted 1).
+_PUBLIC_SOURCES_EXCLUDED = ("synthetic", "halueval_answer")
+# The type heads (one logistic regression per Galileo type, `injection.TypeHeads`): trained on
+# our written injection rows only, the one source labelled with the types as the evaluation
+# corpus assigns them (`training-data/cards/prompt_injection.md`); word 1-2-grams seen in at least
+# `TYPE_MIN_DF` rows. A type is reported at `TYPE_THRESHOLD`: the heads see ~520 rows, most types
+# are a minority among them, and 0.3 gave the best micro-F1 on the realistic validation half
+# (0.25-0.5 tried; C among 1, 4, 16 and 32).
+TYPE_C = 16.0
+TYPE_MIN_DF = 2
+TYPE_THRESHOLD = 0.3
+# Benign documents in the registers indirect injections hide in (emails, tickets, notes, logs,
+# RAG contexts, assistant answers): other families' written rows, and answers from HaluEval. The
+# injection data has almost no benign text of these kinds, so without them an email reads as
+# suspicious because it is an email.
+HALUEVAL_ROWS = 800
+_DOCUMENT_FAMILIES = ("toxicity", "sexism", "tone")
+_LANGUAGE_REGISTERS = ("email", "ticket", "forum", "assistant_reply", "review")
 # A window of a long text flags it alone only at a probability this high or higher than the
 # whole-text threshold: the lowest value that adds no false positive on the validation benign
 # prompts (the data has no buried injections, so windows can only add false positives there).
@@ -97,6 +133,9 @@ LICENCES = {
     "benign_queries_clinc150": "CC-BY-3.0 (Larson et al. 2019; attribution required)",
     "harmful_prompts_xstest": "CC-BY-4.0 (Röttger et al. 2024; attribution required)",
     "synthetic": "written for this project (Apache-2.0)",
+    "training-data": "written for this project (Apache-2.0): prompt_injection rows, and benign "
+    "rows of the pii, context_adherence, completeness, toxicity, sexism, tone and language files",
+    "groundedness_halueval": "MIT (HaluEval; knowledge from HotpotQA, CC-BY-SA-4.0)",
 }
 
 # The shipped detector measured first (securevector-guardian-model 1.4, `malicious_score` against
@@ -325,6 +364,37 @@ def synthetic_examples() -> list[tuple[str, bool]]:
 Example = tuple[str, bool, str]  # text, is_injection, source
 
 
+def written_examples() -> list[Example]:
+    """Our written prompt-injection rows (training-data/, never the evaluation corpus)."""
+    return [(r.text, r.label == "injection", "written") for r in training_rows("prompt_injection")]
+
+
+def benign_documents(datasets: Path) -> list[Example]:
+    """Benign texts in the registers injections hide in (see `HALUEVAL_ROWS`)."""
+    out: list[Example] = [(r.text, False, "written_pii") for r in training_rows("pii")]
+    seen: set[str] = set()
+    for family in ("context_adherence", "completeness"):
+        for r in training_rows(family):
+            if r.context not in seen:
+                seen.add(r.context)
+                out.append((r.context, False, "written_context"))
+    for family in _DOCUMENT_FAMILIES:
+        out += [
+            (r.text, False, f"written_{family}")
+            for r in training_rows(family)
+            if r.register_ != "chat"
+        ]
+    out += [
+        (r.text, False, "written_language")
+        for r in training_rows("language")
+        if r.register_ in _LANGUAGE_REGISTERS
+    ]
+    answers = [row["response"] for row in read_jsonl(datasets / HALUEVAL_FILE)]
+    rng = random.Random(SEED + 1)
+    out += [(text, False, "halueval_answer") for text in rng.sample(answers, HALUEVAL_ROWS)]
+    return out
+
+
 def load_examples(datasets: Path) -> dict[Split, list[Example]]:
     parts: dict[Split, list[Example]] = {"train": [], "validation": [], "test": []}
     for row in read_jsonl(datasets / INJECTION_FILE):
@@ -338,6 +408,8 @@ def load_examples(datasets: Path) -> dict[Split, list[Example]]:
     parts["train"] += rng.sample(clinc["train"], min(CLINC_TRAIN_ROWS, len(clinc["train"])))
     parts["validation"] += clinc["validation"]
     parts["train"] += [(t, y, "synthetic") for t, y in synthetic_examples()]
+    parts["train"] += benign_documents(datasets)
+    parts["train"] += written_examples()
     return parts
 
 
@@ -416,13 +488,23 @@ class Features:
         }
 
 
+def _weight(truth: bool, source: str) -> float:
+    if source == "written":
+        return WRITTEN_WEIGHT
+    public = source not in _PUBLIC_SOURCES_EXCLUDED and not source.startswith("written_")
+    return PUBLIC_BENIGN_WEIGHT if public and not truth else 1.0
+
+
 def _fit(train: list[Example], c: float) -> tuple[Features, Any]:
     from sklearn.linear_model import LogisticRegression
 
     features = Features()
-    x = features.fit_transform([canonical(t) for t, _, _ in train])
+    x = features.fit_transform([model_text(t) for t, _, _ in train])
     labels = [y for _, y, _ in train]
-    model = LogisticRegression(C=c, max_iter=5_000, random_state=SEED).fit(x, labels)
+    weights = [_weight(truth, source) for _, truth, source in train]
+    model = LogisticRegression(C=c, max_iter=5_000, random_state=SEED).fit(
+        x, labels, sample_weight=weights
+    )
     return features, model
 
 
@@ -456,49 +538,88 @@ def _summary(
     return out
 
 
+def fit_type_heads(rows: Sequence[Any]) -> dict[str, Any]:
+    """The exported type heads, fitted on written injection rows (with their `types`)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    texts = [model_text(r.text) for r in rows]
+    vectorizer = TfidfVectorizer(analyzer=word_features, sublinear_tf=True, min_df=TYPE_MIN_DF)
+    x = vectorizer.fit_transform(texts)
+    coef, intercepts = [], []
+    for label in INJECTION_LABELS:
+        head = LogisticRegression(C=TYPE_C, max_iter=5_000, random_state=SEED).fit(
+            x, [label in r.types for r in rows]
+        )
+        coef.append(head.coef_[0])
+        intercepts.append(float(head.intercept_[0]))
+    weights = np.stack(coef, axis=1)  # (terms, types)
+    exported = {
+        "labels": list(INJECTION_LABELS),
+        "terms": [str(t) for t in vectorizer.get_feature_names_out()],
+        "idf": [round(float(v), 6) for v in vectorizer.idf_],
+        "weights": [round(float(v), 6) for v in weights.ravel()],
+        "intercepts": [round(v, 6) for v in intercepts],
+        "threshold": TYPE_THRESHOLD,
+    }
+    # Parity: the run time's probabilities equal scikit-learn's.
+    heads = TypeHeads.from_dict(exported)
+    sample = texts[:PARITY_SAMPLE]
+    dense = x[: len(sample)] @ weights + np.array(intercepts)
+    expected = 1 / (1 + np.exp(-np.asarray(dense)))
+    worst = max(
+        float(np.max(np.abs(heads.probabilities(word_features(t)) - e)))
+        for t, e in zip(sample, expected, strict=True)
+    )
+    if worst > PARITY_TOLERANCE:
+        raise AssertionError(f"run-time type probabilities differ from scikit-learn's by {worst}")
+    return exported
+
+
+def calibrate(features: Features, fitted: Any) -> tuple[dict[str, Any], Platt]:
+    """The exported weights and the Platt map fitted on the realistic validation half.
+
+    The raw score is the whole text's log-odds (`InjectionModel.decision`), the score windows of
+    long texts go through the same map."""
+    weights = {
+        **features.export(fitted),
+        "types": fit_type_heads(
+            [r for r in training_rows("prompt_injection") if r.label == "injection"]
+        ),
+        "calibration": {"a": 1.0, "b": 0.0},
+        "threshold": DECISION,
+        "window_threshold": 1.0,
+    }
+    raw_model = InjectionModel.from_dict(weights)
+    rows = corpus_rows("prompt_injection", "validation")
+    platt = fit_platt(
+        [raw_model.decision(model_text(r.text)) for r in rows],
+        [r.label == "injection" for r in rows],
+    )
+    return {**weights, "calibration": platt.to_dict()}, platt
+
+
 def train(datasets: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     parts = load_examples(datasets)
     train_rows, validation = parts["train"], parts["validation"]
     benign_validation = [text for text, truth, _ in validation if not truth]
-    canonical_validation = [canonical(text) for text, _, _ in validation]
-    # F1 is measured on the injection data's own rows; false positives on every benign row.
-    in_dataset = [source not in EXTRA_SOURCES for _, _, source in validation]
-    best: tuple[float, float, Any, Any, float] | None = None
-    for c in C_GRID:
-        features, model = _fit(train_rows, c)
-        probe = InjectionModel.from_dict(
-            {**features.export(model), "threshold": 0.5, "window_threshold": 1.0}
-        )
-        probabilities = [probe.probability(text) for text in canonical_validation]
-        for threshold in THRESHOLD_GRID:
-            flagged = [p >= threshold for p in probabilities]
-            fpr = false_positive_rate(
-                [f for f, (_, truth, _) in zip(flagged, validation, strict=True) if not truth]
-            )
-            _, _, f1 = binary_scores(
-                [truth for (_, truth, _), keep in zip(validation, in_dataset, strict=True) if keep],
-                [f for f, keep in zip(flagged, in_dataset, strict=True) if keep],
-            )
-            print(f"C={c} threshold={threshold}: validation F1 {f1:.4f}, benign FPR {fpr:.4f}")
-            if fpr <= MAX_VALIDATION_FPR and (best is None or f1 > best[0]):
-                best = (f1, c, features, model, threshold)
-    assert best is not None, "no threshold met the false-positive bound"
-    _, c, features, model, threshold = best
-    weights = {**features.export(model), "threshold": threshold}
+    features, fitted = _fit(train_rows, C)
+    weights, platt = calibrate(features, fitted)
+    print(f"calibration on the realistic validation half: a={platt.a:.4f} b={platt.b:.4f}")
     _check_parity(
-        InjectionModel.from_dict({**weights, "window_threshold": 1.0}),
+        InjectionModel.from_dict(weights),
         features,
-        model,
-        canonical_validation,
+        fitted,
+        [model_text(text) for text, _, _ in validation[:PARITY_SAMPLE]],
     )
     # The window threshold: the lowest that flags no validation benign prompt the whole-text
     # threshold did not already flag.
-    base = InjectionDetector(InjectionModel.from_dict({**weights, "window_threshold": 1.0}))
-    long_benign = [t for t in benign_validation if len(canonical(t)) > WINDOW_CHARS]
+    base = InjectionDetector(InjectionModel.from_dict(weights))
+    long_benign = [t for t in benign_validation if len(t) > WINDOW_CHARS]
     base_flags = {t for t in long_benign if base.analyse(t).injection}
     window_threshold = WINDOW_THRESHOLD_GRID[-1]
     for candidate in WINDOW_THRESHOLD_GRID:
-        if candidate < threshold:
+        if candidate < DECISION:
             continue
         detector = InjectionDetector(
             InjectionModel.from_dict({**weights, "window_threshold": candidate})
@@ -514,12 +635,16 @@ def train(datasets: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         "validation": _summary(_scores(detector, validation), EXTRA_SOURCES),
         # The rows `protect eval` prints, from the same code.
         "test": [_row_dict(row) for row in evaluate(datasets, detector=detector)],
+        "realistic_validation": [
+            _row_dict(row) for row in evaluate_realistic(half="validation", detector=detector)
+        ],
     }
     card = {
         "model": "prompt_injection",
         "kind": "logistic regression over TF-IDF word 1-2-grams and character 3-5-grams "
-        "(hashed, 2**20 buckets), sublinear tf, L2 per block, of the canonical text; run time "
-        "in Python and numpy",
+        "(hashed, 2**20 buckets), sublinear tf, L2 per block, of the model text (encodings "
+        "decoded, disguises undone, multilingual concept tokens appended); Platt-calibrated on "
+        "the realistic validation half; run time in Python and numpy",
         "artefact": MODEL_PATH.name,
         "feature_version": FEATURE_VERSION,
         "features": {
@@ -530,8 +655,12 @@ def train(datasets: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             "datasets": [
                 INJECTION_FILE,
                 CLINC_FILE,
+                HALUEVAL_FILE + f" ({HALUEVAL_ROWS} answers as benign documents)",
                 f"{XSTEST_FILE} (evaluation only)",
                 "synthetic (train only)",
+                f"training-data/prompt_injection.jsonl (train only, weight {WRITTEN_WEIGHT})",
+                "training-data benign rows of other families (train only)",
+                "evals/prompt_injection.jsonl validation half (calibration only)",
             ],
             "licences": LICENCES,
             "split": f"per text: sha256 of '{SPLIT_SEED}' + text, 70/15/15 "
@@ -548,23 +677,32 @@ def train(datasets: Path) -> tuple[dict[str, Any], dict[str, Any]]:
             },
         },
         "hyperparameters": {
-            "C": c,
-            "C_grid": list(C_GRID),
+            "C": C,
+            "written_weight": WRITTEN_WEIGHT,
+            "type_heads": {
+                "C": TYPE_C,
+                "min_df": TYPE_MIN_DF,
+                "threshold": TYPE_THRESHOLD,
+                "terms": len(weights["types"]["terms"]),
+                "rows": sum(r.label == "injection" for r in training_rows("prompt_injection")),
+            },
+            "public_benign_weight": PUBLIC_BENIGN_WEIGHT,
             "max_word_terms": MAX_WORD_TERMS,
             "max_char_terms": MAX_CHAR_TERMS,
             "min_word_df": MIN_WORD_DF,
             "min_char_df": MIN_CHAR_DF,
-            "threshold": threshold,
-            "threshold_rule": "max validation F1 with benign validation FPR <= "
-            f"{MAX_VALIDATION_FPR}",
+            "calibration": weights["calibration"],
+            "threshold": DECISION,
+            "threshold_rule": "calibrated probability >= 0.5",
             "window_threshold": window_threshold,
         },
         "scores": scores,
         "baseline": BASELINE,
-        "limits": "English-centred (German from deepset only); no indirect injections "
-        "(instructions inside retrieved documents) in the data; sources label role prompts "
-        "differently (deepset: 'act as an interviewer' = injection; awesome-chatgpt-prompts: "
-        "benign), and the model follows the majority of each style",
+        "limits": "mostly English and German training text (other languages through the concept "
+        "lexicon); sources label role prompts differently (deepset: 'act as an interviewer' = "
+        "injection; awesome-chatgpt-prompts: benign), and the model follows the majority of "
+        "each style; benign texts that discuss injections with their vocabulary are the "
+        "commonest false positives",
         "trained": datetime.date.today().isoformat(),
     }
     return weights, card
@@ -584,7 +722,7 @@ def _check_parity(
     model: InjectionModel, features: Features, fitted: Any, texts: Sequence[str]
 ) -> None:
     """The run-time scores equal scikit-learn's (up to the export's rounding to 6 digits)."""
-    sample = list(texts[:PARITY_SAMPLE])
+    sample = list(texts)
     expected = fitted.decision_function(features.transform(sample))
     worst = max(abs(model.decision(t) - float(e)) for t, e in zip(sample, expected, strict=True))
     if worst > PARITY_TOLERANCE:
