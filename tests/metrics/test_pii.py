@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 import socket
 import threading
@@ -797,3 +798,22 @@ def test_phone_recognizer_on_segments_finds_what_it_finds_on_the_whole_text(
         ), text
         found += len(whole)
     assert found > 20
+
+
+def test_ner_has_its_own_token_encoder() -> None:
+    """The NER runs without the `tok2vec` component (excluded for speed): it must not listen to
+    it, or it would read no token vectors."""
+    package = importlib.import_module(pii._NER_PACKAGE)
+    nlp = package.load(exclude=["tagger", "parser", "attribute_ruler", "senter", "lemmatizer"])
+    assert nlp.get_pipe("tok2vec").listener_map == {}
+    encoder = nlp.config["components"]["ner"]["model"]["tok2vec"]["@architectures"]
+    assert "Listener" not in encoder
+    names = get_detector()._names
+    assert names is not None
+    assert names._nlp.pipe_names == ["ner"]
+    text = "Please ask Dana Whitfield at Acme Corp in Berlin to call back on Monday"
+    expected = [(e.start_char, e.end_char, e.label_) for e in nlp(text).ents]
+    [found] = names._entities([text], [(0, pii.NameWindow(0, len(text), ()))])
+    assert found == expected
+    assert "PERSON" in {label for _, _, label in found}
+    assert len(found) >= 3

