@@ -763,13 +763,55 @@ def _pattern_characters() -> list[str]:
     return chars
 
 
+# The letter words libphonenumber's pattern can match: "x" separators and extension words.
+_PHONE_PATTERN_WORDS = (
+    "x",
+    "xx",
+    "xxxx",
+    "ext",
+    "xt",
+    "extn",
+    "xtn",
+    "extensin",
+    "xtensin",
+    "anexo",
+    "int",
+    "EXT",
+    "Ext.",
+    "Anexo",
+    "INT",
+    "extensi\u00f3n",
+    "extensio\u0301n",
+    "xtensi\u00f3n",
+    "xtensio\u0301n",
+    "\uff45\uff58\uff54",
+    "\uff58\uff54\uff4e",
+    "\uff58",
+    "\u0434\u043e\u0431",
+    "\uff49\uff4e\uff54",
+    "\u30fcx",
+    "x\u30fc",
+)
+
+
 def test_phone_segments_hold_every_character_the_matcher_can_match() -> None:
     chars = _pattern_characters()
     assert len(chars) > 50
-    missing = [c for c in chars if not pii._PHONE_SEGMENT.fullmatch(c)]
+    # The katakana length mark is a letter to Unicode and punctuation to the pattern.
+    letters = {c for c in chars if c.isalpha() and c != "\u30fc"}
+    # Every letter of the pattern is in one of the words below (a new word would fail here).
+    assert letters <= set("".join(_PHONE_PATTERN_WORDS).lower())
+    missing = [c for c in chars if c not in letters and not pii._PHONE_SEGMENT.fullmatch(c)]
     assert missing == []
-    assert pii._PHONE_SEGMENT.fullmatch("EXT")
-    assert not pii._PHONE_SEGMENT.search("bcfghk")
+    for word in _PHONE_PATTERN_WORDS:
+        assert pii._PHONE_SEGMENT.fullmatch(f"555 1234 {word} 12"), word
+    # Other letter runs end a segment: "next" is not "ext", "mint" not "int", and the pattern
+    # has "extensión" but not "extension".
+    assert pii._PHONE_SEGMENT.findall("555 next 12 mint 3") == [
+        "555 ",
+        " 12 ",
+        " 3",
+    ]
 
 
 def test_phone_recognizer_on_segments_finds_what_it_finds_on_the_whole_text(
@@ -780,6 +822,9 @@ def test_phone_recognizer_on_segments_finds_what_it_finds_on_the_whole_text(
         "call me at +1 (415) 555-2671 ext. 12 tomorrow, or 030 1234567 after 18:30",
         "Tel.: 0049 30 1234567\nFax: 0049 30 7654321; mobile 07700 900123",
         "order 123456789 shipped 2024-05-01, ref 4411-2231-99; rooms 12, 14 and 15",
+        "Büro: +49 30 1234567 Durchwahl 12, oder 030 1234567 extensión 5, Mobil 0151 2345678x3",
+        "reach me at 212 555 0147 int 4, anexo 3: 011 2345 6789, доб. 12: +7 495 123 45 67",
+        "2024-05-01 10:22:31 src=10.60.1.88 dst=10.60.1.99 uid=10023456 pid=4451 tel=4155552671",
     ]
     found = 0
     for text in written_texts + extra:

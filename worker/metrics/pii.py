@@ -232,15 +232,22 @@ class _SsnRecognizer(UsSsnRecognizer):
         return digits[:3] in ("000", "666")
 
 
-# Every character libphonenumber's matcher can put in a candidate (its `_PATTERN`, compiled with
-# IGNORECASE as here): digits, its punctuation and opening brackets, and the extension syntax
-# ("ext.", "x", "#", "anexo", "доб", ";ext=", "extensión" also with a combining accent). A
-# candidate never crosses any other character, so the runs of these characters hold every phone
-# number the matcher can find (a test walks the pattern to check the class).
+# What libphonenumber's matcher can put in a candidate (its `_PATTERN`, compiled with IGNORECASE
+# as here): digits, its punctuation (with "x") and opening brackets, and the extension syntax
+# ("ext.", "extensión", "x", "#", "int", "anexo", "доб", ";ext="). Letters come only as whole
+# words of that syntax (or "x" separators), so a run of letters that is none of them, like any
+# other character outside the class, ends every candidate: the runs matched here hold every
+# phone number the matcher can find (tests walk the pattern and compare on real texts).
+_PHONE_WORDS = (
+    r"x{1,4}|e?xt(?:ensi(?:\u00f3?|o\u0301?))?n?|n|\uff45?\uff58\uff54\uff4e?|\uff58|"
+    r"\u0434\u043e\u0431|anexo|int|\uff49\uff4e\uff54"
+)
 _PHONE_SEGMENT = re.compile(
-    r"[\d(\[\uff08\uff3b+\uff0b\-x\u2010-\u2015\u2212\u30fc\uff0d-\uff0f \u00a0\u00ad\u200b\u2060"
-    r"\u3000)\uff09\uff3d.\]/~\u2053\u223c\uff5e;=etnsi\u00f3oa\uff45\uff58\uff54\uff4e\uff49"
-    r"\u0301\u0434\u043e\u0431:\uff0e\t,#\uff03]+",
+    r"(?:[\d(\[\uff08\uff3b+\uff0b\-\u2010-\u2015\u2212\u30fc\uff0d-\uff0f \u00a0\u00ad\u200b\u2060"
+    r"\u3000)\uff09\uff3d.\]/~\u2053\u223c\uff5e;=\u0301:\uff0e\t,#\uff03]"
+    # A word stands between non-letters; the katakana length mark, a letter to Unicode, is
+    # phone punctuation here ("555ーx1234").
+    r"|(?<![^\W\d_\u30fc])(?:" + _PHONE_WORDS + r")(?![^\W\d_\u30fc]))+",
     re.IGNORECASE,
 )
 
