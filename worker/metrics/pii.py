@@ -17,7 +17,8 @@ kinds of evidence feed it, cheapest first:
 3. Person names: every capitalised run (and lower-case given name) is a candidate, scored by a
    trained logistic regression over its features (`pii_names.py`: a Faker gazetteer, English
    word lists, position, neighbouring words, and spaCy's small English NER run only on short
-   windows around candidates, so text without a capitalized non-stop-word never reaches it).
+   windows around candidates, so text without a capitalized non-stop-word never reaches it, and
+   only on windows holding a candidate whose decision its entities could still change).
 
 Structured passwords and usernames (configs, URLs, logs, handles) are in `pii_credentials.py`;
 the context checks that drop version numbers, identifiers and placeholders shaped like PII, and
