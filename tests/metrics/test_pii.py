@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
+import re
 import socket
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+from phonenumbers import phonenumbermatcher
+from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
 from tests.offline import run_fresh
 from worker.metrics import pii
 from worker.metrics.base import Execution, PayloadField, Scorer, ValueKind
+from worker.metrics.evaluation.corpus import training_rows
 from worker.metrics.loading import Lazy
 from worker.metrics.pii import PII_LABELS, SCORE_THRESHOLD, InputPii, OutputPii, get_detector
+from worker.metrics.pii_names import NAME_DECISION
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -551,9 +557,10 @@ def test_ner_vocabulary_does_not_grow() -> None:
     recognizer = detector._names
     assert recognizer is not None
     strings = recognizer._nlp.vocab.strings
-    detector.detect_batch([f"Please ask Zorblax{i} Quimbly{i} to call" for i in range(20)])
+    # `candidates` runs the NER on every window (`find` skips windows it does not need).
+    recognizer.candidates([f"Please ask Zorblax{i} Quimbly{i} to call" for i in range(20)])
     before = len(strings)
-    detector.detect_batch([f"Please ask Frobnik{i} Waddle{i} to call" for i in range(200)])
+    recognizer.candidates([f"Please ask Frobnik{i} Waddle{i} to call" for i in range(200)])
     assert len(strings) == before
 
 
@@ -573,7 +580,8 @@ def test_ner_reloads_when_its_index_has_grown(monkeypatch: pytest.MonkeyPatch) -
     recognizer = pii.NameRecognizer()
     first = recognizer._nlp
     monkeypatch.setattr(pii, "NER_RELOAD_AFTER_LEXEMES", len(first.vocab) + 50)
-    recognizer.find([f"Please ask Zorblax{i} Quimbly{i} to call" for i in range(40)])
+    # `candidates` runs the NER on every window (`find` skips windows it does not need).
+    recognizer.candidates([f"Please ask Zorblax{i} Quimbly{i} to call" for i in range(40)])
     assert recognizer.reloads == 1
     assert recognizer._nlp is not first
     (found,) = recognizer.find(["Please forward this to Jennifer Lopez"])
@@ -651,3 +659,206 @@ def test_name_scores_rank_evidence() -> None:
     [company] = names.candidates(["We buy our paint from Ebony Marsh Ltd now."])
     score = names.model.probability
     assert max(score(c.features) for c in person) > max(score(c.features) for c in company)
+
+
+# ---------------------------------------------------------------------------------------------
+# Speed paths that must not change a decision: the NER skipped where its entities cannot move a
+# candidate across the decision, libphonenumber run only on the stretches that can hold a phone.
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def written_texts() -> list[str]:
+    """Our written PII examples (training-data/pii.jsonl), alone and joined into ~1,000-character
+    texts with several name windows each."""
+    texts = [row.text for row in training_rows("pii")]
+    joined = ["\n\n".join(texts[k : k + 10]) for k in range(0, len(texts), 10)]
+    return texts + joined
+
+
+def test_ner_bounds_hold_the_entities_contribution(written_texts: list[str]) -> None:
+    """What the entities add to a candidate's score lies within `NerBounds` of its text."""
+    names = get_detector()._names
+    assert names is not None
+    checked = 0
+    for text in written_texts[::3]:
+        [full] = names.candidates([text])
+        [prepared] = names._prepare([text], None)
+        names._featurize(text, prepared, ())
+        for with_ner, without in zip(full, prepared.candidates, strict=True):
+            delta = names.model.logit(with_ner.features) - names.model.logit(without.features)
+            low, high = names._bounds.of(with_ner.text)
+            assert low - 1e-9 <= delta <= high + 1e-9, (with_ner.text, delta, low, high)
+            checked += delta != 0
+    assert checked > 50  # the NER did change many scores: the check was not vacuous
+
+
+def test_lazy_ner_decides_as_the_full_ner(written_texts: list[str]) -> None:
+    """`find` (NER only where needed) keeps exactly the candidates that scoring every candidate
+    with all NER features keeps, and a text has a name exactly when one of those is a name."""
+    names = get_detector()._names
+    assert names is not None
+    score = names.model.probability
+    ran: list[int] = []
+    entities = names._entities
+
+    def counting(texts: Any, jobs: Any) -> Any:  # counts the windows the NER runs on
+        ran.append(len(jobs))
+        return entities(texts, jobs)
+
+    full = names.candidates(written_texts)
+    every_window = sum(len(item.windows) for item in names._prepare(written_texts, None))
+    names._entities = counting  # type: ignore[method-assign]
+    try:
+        lazy = names.find(written_texts)
+        any_name = names.find(written_texts, every_name=False)
+    finally:
+        del names._entities
+    for text, candidates, found, first in zip(written_texts, full, lazy, any_name, strict=True):
+        expected = {(c.start, c.end) for c in candidates if score(c.features) >= NAME_DECISION}
+        assert {(s.start, s.end) for s in found} == expected, text
+        assert bool(first) == bool(expected), text
+    assert sum(map(bool, lazy)) > 100
+    # Most windows are not needed; the share is a property of the bounds, not of timing.
+    assert ran[0] < every_window / 2
+    assert ran[1] <= ran[0]
+
+
+def test_batched_detection_matches_one_by_one_on_real_texts(written_texts: list[str]) -> None:
+    detector = get_detector()
+    texts = written_texts[::7]
+    assert detector.detect_batch(texts) == [detector.detect(t) for t in texts]
+
+
+def _pattern_characters() -> list[str]:
+    """Every character libphonenumber's matcher pattern names, as literal or in a class/range."""
+    parsed = re._parser.parse(  # type: ignore[attr-defined]
+        phonenumbermatcher._PATTERN.pattern, phonenumbermatcher._PATTERN.flags
+    )
+    chars: list[str] = []
+
+    def walk(items: Any) -> None:
+        for op, value in items:
+            name = str(op)
+            if name == "LITERAL":
+                chars.append(chr(value))
+            elif name == "RANGE":
+                chars.extend(chr(c) for c in range(value[0], value[1] + 1))
+            elif name == "CATEGORY":
+                assert str(value) == "CATEGORY_DIGIT", value
+                chars.extend(["0", "9", "\u0663", "\uff15"])  # Latin, Arabic-Indic, fullwidth
+            elif name == "IN":
+                walk(value)
+            elif name in ("MAX_REPEAT", "MIN_REPEAT"):
+                walk(value[2])
+            elif name == "SUBPATTERN":
+                walk(value[3])
+            elif name == "BRANCH":
+                for branch in value[1]:
+                    walk(branch)
+            else:
+                raise AssertionError(f"unexpected {name} in the phone pattern")
+
+    walk(parsed)
+    return chars
+
+
+# The letter words libphonenumber's pattern can match: "x" separators and extension words.
+_PHONE_PATTERN_WORDS = (
+    "x",
+    "xx",
+    "xxxx",
+    "ext",
+    "xt",
+    "extn",
+    "xtn",
+    "extensin",
+    "xtensin",
+    "anexo",
+    "int",
+    "EXT",
+    "Ext.",
+    "Anexo",
+    "INT",
+    "extensi\u00f3n",
+    "extensio\u0301n",
+    "xtensi\u00f3n",
+    "xtensio\u0301n",
+    "\uff45\uff58\uff54",
+    "\uff58\uff54\uff4e",
+    "\uff58",
+    "\u0434\u043e\u0431",
+    "\uff49\uff4e\uff54",
+    "\u30fcx",
+    "x\u30fc",
+)
+
+
+def test_phone_segments_hold_every_character_the_matcher_can_match() -> None:
+    chars = _pattern_characters()
+    assert len(chars) > 50
+    # The katakana length mark is a letter to Unicode and punctuation to the pattern.
+    letters = {c for c in chars if c.isalpha() and c != "\u30fc"}
+    # Every letter of the pattern is in one of the words below (a new word would fail here).
+    assert letters <= set("".join(_PHONE_PATTERN_WORDS).lower())
+    missing = [c for c in chars if c not in letters and not pii._PHONE_SEGMENT.fullmatch(c)]
+    assert missing == []
+    for word in _PHONE_PATTERN_WORDS:
+        assert pii._PHONE_SEGMENT.fullmatch(f"555 1234 {word} 12"), word
+    # Other letter runs end a segment: "next" is not "ext", "mint" not "int", and the pattern
+    # has "extensión" but not "extension".
+    assert pii._PHONE_SEGMENT.findall("555 next 12 mint 3") == [
+        "555 ",
+        " 12 ",
+        " 3",
+    ]
+
+
+def test_phone_recognizer_on_segments_finds_what_it_finds_on_the_whole_text(
+    written_texts: list[str],
+) -> None:
+    recognizer = pii._PhoneRecognizer()
+    extra = [
+        "call me at +1 (415) 555-2671 ext. 12 tomorrow, or 030 1234567 after 18:30",
+        "Tel.: 0049 30 1234567\nFax: 0049 30 7654321; mobile 07700 900123",
+        "order 123456789 shipped 2024-05-01, ref 4411-2231-99; rooms 12, 14 and 15",
+        "Büro: +49 30 1234567 Durchwahl 12, oder 030 1234567 extensión 5, Mobil 0151 2345678x3",
+        "reach me at 212 555 0147 int 4, anexo 3: 011 2345 6789, доб. 12: +7 495 123 45 67",
+        "2024-05-01 10:22:31 src=10.60.1.88 dst=10.60.1.99 uid=10023456 pid=4451 tel=4155552671",
+    ]
+    found = 0
+    for text in written_texts + extra:
+        whole = (
+            [
+                r
+                for r in PhoneRecognizer.analyze(recognizer, text, ["PHONE_NUMBER"])
+                if pii._count_digits(text[r.start : r.end]) >= pii.MIN_PHONE_DIGITS
+            ]
+            if pii._count_digits(text) >= pii.MIN_PHONE_DIGITS
+            else []
+        )
+        segments = recognizer.analyze(text, ["PHONE_NUMBER"])
+        assert sorted((r.start, r.end, r.score) for r in segments) == sorted(
+            (r.start, r.end, r.score) for r in whole
+        ), text
+        found += len(whole)
+    assert found > 20
+
+
+def test_ner_has_its_own_token_encoder() -> None:
+    """The NER runs without the `tok2vec` component (excluded for speed): it must not listen to
+    it, or it would read no token vectors."""
+    package = importlib.import_module(pii._NER_PACKAGE)
+    nlp = package.load(exclude=["tagger", "parser", "attribute_ruler", "senter", "lemmatizer"])
+    assert nlp.get_pipe("tok2vec").listener_map == {}
+    encoder = nlp.config["components"]["ner"]["model"]["tok2vec"]["@architectures"]
+    assert "Listener" not in encoder
+    names = get_detector()._names
+    assert names is not None
+    assert names._nlp.pipe_names == ["ner"]
+    text = "Please ask Dana Whitfield at Acme Corp in Berlin to call back on Monday"
+    expected = [(e.start_char, e.end_char, e.label_) for e in nlp(text).ents]
+    [found] = names._entities([text], [(0, pii.NameWindow(0, len(text), ()))])
+    assert found == expected
+    assert "PERSON" in {label for _, _, label in found}
+    assert len(found) >= 3

