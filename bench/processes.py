@@ -8,10 +8,13 @@ prompt and a different answer per event, every sentence new to the embedding cac
 command runs as a subprocess with 1 and then 2 processes (the order alternates between rounds:
 interleaved, so a machine getting busier or quieter does not favour one). Each measurement: the
 group is formed first (every child holds its partitions; model loading and joining are
-excluded), then N events are produced; events/s = N / (last Response's broker timestamp - first
-send). The broker is an embedded one on loopback, a subprocess sharing the machine's cores with
-the workers and this script: the 2-process figure has no more cores than the 1-process one had,
-only the cores the one process could not use. Figures are ratios within one run.
+excluded), then N events are produced; events/s = N / (the last Response's record timestamp,
+set by the worker as it sends, - the first send), and events per CPU-second of the worker
+processes over the same window (their own user + system time, which the machine's other load
+changes far less). The broker is an embedded one on loopback, a subprocess sharing the
+machine's cores with the workers and this script: the 2-process figure has no more cores than
+the 1-process one had, only the cores the one process could not use. Figures are ratios within
+one run.
 """
 
 from __future__ import annotations
@@ -148,6 +151,32 @@ def formed(log: Path, topic: str, processes: int) -> bool:
     )
 
 
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds (user + system) used so far by `root` and its live descendants (the
+    supervisor and its children; not the broker, which is not under them)."""
+    parent: dict[int, int] = {}
+    used: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        # After the command name: state, ppid, ..., utime and stime are fields 12 and 13.
+        parent[int(entry.name)] = int(fields[1])
+        used[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, ppid in parent.items():
+            if ppid == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(used.get(pid, 0.0) for pid in tree)
+
+
 async def produce(bootstrap: str, topic: str, n: int, make: Callable[[int], bytes]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
@@ -185,7 +214,8 @@ async def measure(
     n: int,
     make: Callable[[int], bytes],
     logs: Path,
-) -> float:
+) -> tuple[float, float]:
+    """Events/s of wall-clock time, and events per CPU-second of the worker processes."""
     name = f"{stage}-{processes}p-{uuid.uuid4().hex[:6]}"
     settings = settings_for(name, stage, "demo-chatbot")
     binding = settings.bindings[0]
@@ -206,16 +236,19 @@ async def measure(
             assert worker.returncode is None, log.read_text()[-3000:]
             assert time.monotonic() < deadline, f"group not formed: {log}"
             await asyncio.sleep(0.2)
+        cpu_before = tree_cpu_s(worker.pid)
         started = time.time()
         await produce(bootstrap, binding.input, n, make)
         finished_ms = await last_result_ms(bootstrap, binding.results, n)
+        # Before stopping (a drain is not screening); idle children add only their fetch polls.
+        cpu_s = tree_cpu_s(worker.pid) - cpu_before
         worker.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(worker.wait(), 120) == 0, log.read_text()[-3000:]
     finally:
         if worker.returncode is None:
             worker.kill()
             await worker.wait()
-    return n / (finished_ms / 1000 - started)
+    return n / (finished_ms / 1000 - started), n / cpu_s
 
 
 async def run(rounds: int, sizes: dict[str, int], kind: BrokerKind) -> None:
@@ -229,6 +262,7 @@ async def run(rounds: int, sizes: dict[str, int], kind: BrokerKind) -> None:
     }
     labels = {"input-guard": "PII + language stage", "full-stack": "whole default stack"}
     rates: dict[tuple[str, int], list[float]] = {}
+    per_cpu: dict[tuple[str, int], list[float]] = {}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-processes-") as logs:
         async with EmbeddedBroker(kind) as broker:
@@ -243,13 +277,14 @@ async def run(rounds: int, sizes: dict[str, int], kind: BrokerKind) -> None:
                 for stage, n in sizes.items():
                     order = (1, 2) if r % 2 == 0 else (2, 1)
                     for processes in order:
-                        rate = await measure(
+                        rate, efficiency = await measure(
                             bootstrap, processes, stage, n, makers[stage], Path(logs)
                         )
                         rates.setdefault((stage, processes), []).append(rate)
+                        per_cpu.setdefault((stage, processes), []).append(efficiency)
                         print(
                             f"round {r + 1}: {labels[stage]:22} {processes} process(es): "
-                            f"{rate:8,.1f} events/s",
+                            f"{rate:8,.1f} events/s, {efficiency:8,.1f} events per CPU-second",
                             flush=True,
                         )
     print(
@@ -269,6 +304,12 @@ async def run(rounds: int, sizes: dict[str, int], kind: BrokerKind) -> None:
         one_m = statistics.median(rates[(stage, 1)])
         two_m = statistics.median(rates[(stage, 2)])
         print(f"{'  median':24} {'':7} {one_m:12,.1f} {two_m:14,.1f} {ratio:6.2f}")
+        one_c = statistics.median(per_cpu[(stage, 1)])
+        two_c = statistics.median(per_cpu[(stage, 2)])
+        print(
+            f"{'  per CPU-second, median':24} {'':7} {one_c:12,.1f} {two_c:14,.1f} "
+            f"{two_c / one_c:6.2f}  (the workers' CPU time, whoever else ran)"
+        )
 
 
 def main() -> None:
