@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.brokers import Broker
 from tests.cli.test_notify import start_notifier
-from tests.cli.test_run import PROMPT_EXIT_S, alive, children, start_worker
+from tests.cli.test_run import PROMPT_EXIT_S, PROTECT, alive, children, start_worker
 from tests.notify.receivers import Receiver
 from tests.notify.test_notifier import SECRET_ENV, deliveries, publish, wait_until
 from tests.stream.helpers import all_seqs, mixed_event, produce, read_topic
@@ -328,3 +328,20 @@ async def test_notifier_children_share_the_deliveries_and_sigterm_stops_them(
     assert all(line["delivered"] > 0 for line in stopped.values()), stopped
     exits = [line for line in lines(log) if line.get("event") == "child_stopped"]
     assert sorted((e["process"], e["returncode"]) for e in exits) == [(1, 0), (2, 0)]
+
+
+def test_an_invalid_process_count_is_refused_naming_it() -> None:
+    bad_option = subprocess.run(
+        [PROTECT, "run", "--processes", "0"], capture_output=True, text=True, check=False
+    )
+    assert bad_option.returncode == EXIT_CONFIGURATION
+    assert "--processes: must be at least 1, got 0" in bad_option.stderr
+    bad_variable = subprocess.run(
+        [PROTECT, "run"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PROTECT_PROCESSES": "0"},
+    )
+    assert bad_variable.returncode == EXIT_CONFIGURATION
+    assert "PROTECT_PROCESSES: Input should be greater than or equal to 1" in bad_variable.stderr
