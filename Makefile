@@ -38,6 +38,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/stream.py
 	$(BIN)/python bench/notify.py
 	$(BIN)/python bench/metrics.py
+	$(BIN)/python bench/processes.py
 
 schemas: $(BIN)/.installed
 	$(BIN)/protect schemas

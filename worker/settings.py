@@ -5,8 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.contract.validation import field_path
+from worker.errors import ConfigurationError
 
 
 class TopicBinding(BaseModel):
@@ -100,6 +103,10 @@ class Settings(BaseSettings):
     # Unset: one per core, since more only queue for the same cores. Each ONNX session computes
     # single-threaded inside it (PROTECT_EMBEDDING_THREADS, a backend's `threads`).
     cpu_threads: int | None = Field(default=None, ge=1)
+    # Processes of `protect run` / `protect notify`, each a member of the consumer group, under
+    # one supervisor: one process computes Python on one core at a time. Unset: one per core
+    # this process may run on; 1: a single process, no supervisor.
+    processes: int | None = Field(default=None, ge=1)
     # -- the notifier -------------------------------------------------------------------------
     notify_group_id: str = "protect-notifier"
     # Pending retries live in Kafka (with their due time), so they survive a notifier crash.
@@ -132,3 +139,32 @@ class Settings(BaseSettings):
     # auto: JSON when stderr is not a terminal (production), readable lines on a terminal.
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+ENV_PREFIX = "PROTECT_"
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; an invalid value is a ConfigurationError naming its
+    environment variable (what the operator set), not the field."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors(include_url=False):
+            name, *rest = error["loc"]
+            variable = _variable(str(name))
+            inner = field_path(tuple(rest)) if rest else ""
+            path = variable + (inner if inner.startswith("[") or not inner else f".{inner}")
+            lines.append(f"{path}: {error['msg']}")
+        raise ConfigurationError("invalid settings\n" + "\n".join(lines)) from exc
+
+
+def _variable(name: str) -> str:
+    field = Settings.model_fields.get(name)
+    if field is None:  # a validation alias: already a variable's name
+        return name.upper()
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"{ENV_PREFIX}{name.upper()}"

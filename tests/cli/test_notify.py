@@ -14,11 +14,14 @@ from tests.brokers import Broker
 from tests.cli.test_run import GROUP_HOLDER, PROMPT_EXIT_S, PROTECT, events, read_line, wait_for
 
 
-def start_notifier(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], Path]:
+def start_notifier(
+    tmp_path: Path, env: dict[str, str], *, processes: int = 1
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """`protect notify --processes N` (default 1: one process, whatever the machine's cores)."""
     log = tmp_path / "notifier.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [PROTECT, "--log-format", "json", "notify"],
+            [PROTECT, "--log-format", "json", "notify", "--processes", str(processes)],
             env={**os.environ, **env},
             stdout=subprocess.DEVNULL,
             stderr=sink,

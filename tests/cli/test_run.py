@@ -20,14 +20,23 @@ PROTECT = str(Path(sys.executable).with_name("protect"))
 
 
 def start_worker(
-    tmp_path: Path, env: dict[str, str] | None = None
+    tmp_path: Path,
+    env: dict[str, str] | None = None,
+    *,
+    processes: int | None = 1,
+    stages: str = "examples/stages.yaml",
 ) -> tuple[subprocess.Popen[bytes], Path]:
-    """`protect run` with examples/stages.yaml; an embedded broker unless `env` names a cluster."""
+    """`protect run` with examples/stages.yaml; an embedded broker unless `env` names a cluster.
+
+    `processes`: `--processes N` (default 1: one process, what these tests are about, whatever
+    the machine's cores); None: not given (PROTECT_PROCESSES, else one per core).
+    """
     env = {**{k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}, **(env or {})}
     log = tmp_path / "worker.log"
+    option = [] if processes is None else ["--processes", str(processes)]
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [PROTECT, "--log-format", "json", "run", "--stages", "examples/stages.yaml"],
+            [PROTECT, "--log-format", "json", "run", "--stages", stages, *option],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -691,6 +691,7 @@ async def test_notifier_killed_with_pending_retries_completes_after_restart(
         "PROTECT_COMMIT_INTERVAL_S": "0.2",
         "PROTECT_LOG_FORMAT": "json",
         "PROTECT_LOG_LEVEL": "debug",  # every delivery's line, for the diagnosis of a failure
+        "PROTECT_PROCESSES": "1",  # one process: the one killed
     }
 
     def start(name: str) -> subprocess.Popen[bytes]:

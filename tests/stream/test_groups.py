@@ -60,6 +60,9 @@ def worker_env(settings: Settings, broker: Broker) -> dict[str, str]:
         "PROTECT_SESSION_TIMEOUT_MS": str(settings.session_timeout_ms),
         "PROTECT_COMMIT_INTERVAL_S": str(settings.commit_interval_s),
         "PROTECT_LOG_FORMAT": "json",
+        # One process per `protect run`, whatever the machine's cores: these tests kill one
+        # group member (tests/cli/test_supervisor.py covers a supervisor's children).
+        "PROTECT_PROCESSES": "1",
     }
 
 

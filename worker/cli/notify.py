@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from worker.cli.lifecycle import install_stop_signals
+from worker.cli.supervisor import Supervisor, logging_options, positive_int, resolve_processes
 from worker.notify.client import WebhookClient
 from worker.notify.notifier import Notifier
 from worker.settings import Settings
@@ -23,6 +24,13 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--bootstrap", help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)"
     )
+    p.add_argument(
+        "--processes",
+        type=positive_int,
+        metavar="N",
+        help="notifier processes (members of its consumer group) under one supervisor "
+        "(default: $PROTECT_PROCESSES, else one per core; 1: a single process, no supervisor)",
+    )
     p.set_defaults(run=run)
 
 
@@ -34,6 +42,21 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
+    processes = resolve_processes(args.processes, settings)
+    if processes > 1:
+        supervisor = Supervisor(processes, settings)
+        options = logging_options(
+            args.log_format or settings.log_format, args.log_level or settings.log_level
+        )
+
+        child = ["notify", "--processes", "1", "--bootstrap", bootstrap]
+
+        async def supervise() -> int:
+            stop = asyncio.Event()
+            supervisor.install_signals(stop)
+            return await supervisor.run(stop, options + child)
+
+        return asyncio.run(supervise())
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -11,12 +11,14 @@ from typing import Any
 import structlog
 
 from worker.cli.lifecycle import install_stop_signals
+from worker.cli.supervisor import Supervisor, logging_options, positive_int, resolve_processes
+from worker.runtime import Protect
 from worker.settings import Settings
 from worker.stages.files import StagesFile, load_stages_file
 from worker.stream.broker import kafka_cluster
 from worker.stream.groups import Stopped, until_stopped
 from worker.stream.screening import ScreeningWorker
-from worker.stream.service import registry_backed_protect
+from worker.stream.service import publish_file_stages, registry_backed_protect
 
 log = structlog.get_logger(__name__)
 
@@ -37,10 +39,20 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--bootstrap", help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)"
     )
+    p.add_argument(
+        "--processes",
+        type=positive_int,
+        metavar="N",
+        help="worker processes (members of the consumer group) under one supervisor "
+        "(default: $PROTECT_PROCESSES, else one per core; 1: a single process, no supervisor)",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    processes = resolve_processes(args.processes, settings)
+    if processes > 1:
+        return supervise(args, settings, processes)
     stages_file = args.stages or settings.stages_file
     document = load_stages_file(stages_file) if stages_file else StagesFile()
     configured = args.bootstrap or settings.kafka_bootstrap_servers
@@ -73,3 +85,46 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     asyncio.run(main())
     return 0
+
+
+def supervise(args: argparse.Namespace, settings: Settings, processes: int) -> int:
+    """`processes` workers of one group under a supervisor (worker/cli/supervisor.py). An
+    embedded broker is the supervisor's, started once, its stages published once; the children
+    are workers on that cluster."""
+    stages_file = args.stages or settings.stages_file
+    configured = args.bootstrap or settings.kafka_bootstrap_servers
+    # Parsed before anything starts, so a malformed file fails once, here, not in N children.
+    # Its metrics are built (models, patterns) by the children, and on an embedded broker by us.
+    document = load_stages_file(stages_file) if stages_file else None
+    supervisor = Supervisor(processes, settings)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        supervisor.install_signals(stop)
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                bootstrap = await until_stopped(
+                    stop, stack.enter_async_context(kafka_cluster(configured))
+                )
+                if document is not None and configured is None:
+                    protect = Protect.from_document(
+                        document.model_copy(update={"stages": []}), source=str(stages_file)
+                    )
+                    await until_stopped(
+                        stop,
+                        publish_file_stages(
+                            document, settings, bootstrap, protect.evaluator.metrics
+                        ),
+                    )
+            except Stopped:
+                log.info("supervisor_stopped", phase="starting")
+                return 0
+            child = ["run", "--processes", "1", "--bootstrap", bootstrap]
+            if stages_file:
+                child += ["--stages", str(stages_file)]
+            options = logging_options(
+                args.log_format or settings.log_format, args.log_level or settings.log_level
+            )
+            return await supervisor.run(stop, options + child)
+
+    return asyncio.run(main())

@@ -408,6 +408,9 @@ class Notifier:
         await commit_settled(self._consumer, self.offsets, partitions)
 
     async def assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info(
+            "partitions_assigned", partitions=sorted(f"{t.topic}:{t.partition}" for t in assigned)
+        )
         for tp in assigned:
             self.offsets.setdefault(tp, PartitionOffsets())
 

@@ -48,13 +48,14 @@ _LIVE_PIDS: set[int] = set()
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A preexec_fn making the child get SIGKILL when its parent dies, however the parent dies
-    (SIGKILL included, where no cleanup of ours runs); None where prctl does not exist.
+    (SIGKILL included, where no cleanup of ours runs); None where prctl does not exist. For
+    embedded brokers and for a supervisor's children (worker/cli/supervisor.py).
 
-    The kernel sends it when the *thread* that forked the child exits: brokers are started from
-    the event loop's thread, which outlives them. Resolved before the fork, so the child only
-    makes two system calls before exec.
+    The kernel sends it when the *thread* that forked the child exits: brokers and children are
+    started from the event loop's thread, which outlives them. Resolved before the fork, so the
+    child only makes two system calls before exec.
     """
     if not sys.platform.startswith("linux"):
         return None
@@ -162,7 +163,7 @@ class EmbeddedBroker(StartStop):
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,  # a Ctrl-C to the worker must not kill it first
-            preexec_fn=_die_with_parent(),  # but the worker's death, even by SIGKILL, does
+            preexec_fn=die_with_parent(),  # but the worker's death, even by SIGKILL, does
         )
         log.close()
         _LIVE_PIDS.add(self._process.pid)

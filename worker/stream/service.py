@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 
 import structlog
 
+from worker.metrics.registry import MetricRegistry
 from worker.runtime import Protect
 from worker.settings import Settings
 from worker.stages.files import StagesFile
@@ -39,19 +40,32 @@ async def registry_backed_protect(
     )
     topic = settings.stages_topic
     await ensure_topics(bootstrap_servers, [stage_topic_spec(topic, settings.topic_replication)])
-    if apply_stages and document.stages:
-        default_project = document.project or settings.project
-        async with StageAdmin(
-            bootstrap_servers, topic, protect.evaluator.metrics, default_project=default_project
-        ) as admin:
-            for definition in document.stages:
-                result = await admin.apply(definition, document.project)
-                log.info(
-                    "stage_applied",
-                    stage=result.stage.name,
-                    version=result.stage.version,
-                    created=result.created,
-                )
+    if apply_stages:
+        await publish_file_stages(document, settings, bootstrap_servers, protect.evaluator.metrics)
     async with StageFollower(bootstrap_servers, topic, protect.stages) as follower:
         await follower.wait_caught_up()
         yield protect
+
+
+async def publish_file_stages(
+    document: StagesFile, settings: Settings, bootstrap_servers: str, metrics: MetricRegistry
+) -> None:
+    """Publish the file's stages to the registry topic, as `protect stages apply` does: for an
+    embedded broker, whose registry only this process can write (once per broker: a supervisor
+    publishes them before starting its workers)."""
+    if not document.stages:
+        return
+    topic = settings.stages_topic
+    await ensure_topics(bootstrap_servers, [stage_topic_spec(topic, settings.topic_replication)])
+    default_project = document.project or settings.project
+    async with StageAdmin(
+        bootstrap_servers, topic, metrics, default_project=default_project
+    ) as admin:
+        for definition in document.stages:
+            result = await admin.apply(definition, document.project)
+            log.info(
+                "stage_applied",
+                stage=result.stage.name,
+                version=result.stage.version,
+                created=result.created,
+            )
