@@ -105,3 +105,59 @@ async def test_the_next_fetch_is_decoded_while_one_is_scored_and_nothing_unackno
         metadata[-1].offset + 1
     )
     assert stats.consumed == n
+
+
+async def test_a_worker_stopped_mid_pipeline_commits_what_it_answered_and_the_next_loses_nothing(
+    tansu: Broker,
+    settings_factory: Callable[..., Settings],
+    worker_factory: Callable[..., RunningWorker],
+    protect_factory: ProtectFactory,
+) -> None:
+    settings = settings_factory(max_batch=10)
+    prompts = settings.bindings[0]
+    await ensure_topics(tansu.bootstrap_servers, ScreeningWorker.topic_specs(settings))
+    stage = {
+        "name": "input-guard",
+        "type": "central",
+        "prioritized_rulesets": [
+            {"rules": [{"metric": "gated", "operator": "gt", "target_value": 0.5}]}
+        ],
+    }
+    n = 40
+    values = [
+        json.dumps({"payload": {"input": f"text {i}"}, "metadata": {"i": str(i)}}).encode()
+        for i in range(n)
+    ]
+    metadata = await produce(tansu.bootstrap_servers, prompts.input, values, keys=[b"k"] * n)
+    tp = TopicPartition(prompts.input, metadata[0].partition)
+
+    first_scorer = GatedScorer()
+    first = worker_factory(
+        tansu, settings, protect_factory([first_scorer], stages=[stage], project=settings.project)
+    )
+    await wait_until(
+        lambda: first_scorer.entered == 1 and first.worker.stats.decoded >= 2 * settings.max_batch
+    )
+    # Stopped with one fetch in scoring and the next decoded: the one in scoring is delivered
+    # and committed, the decoded one is left to the group.
+    first.stop.set()
+    first_scorer.gate.set()
+    await asyncio.wait_for(first.task, 30)
+    answered = first.worker.stats.consumed
+    assert 0 < answered < n
+    assert await committed(tansu.bootstrap_servers, settings.group_id, tp) == (
+        metadata[answered - 1].offset + 1
+    )
+
+    second_scorer = GatedScorer()
+    second_scorer.gate.set()
+    second = worker_factory(
+        tansu, settings, protect_factory([second_scorer], stages=[stage], project=settings.project)
+    )
+    results = await read_topic(tansu.bootstrap_servers, prompts.results, n)
+    await second.finish()
+    order = [int(response_of(r)["metadata"]["i"]) for r in results]
+    assert order == list(range(n)), "every event answered once, in input order"
+    assert await committed(tansu.bootstrap_servers, settings.group_id, tp) == (
+        metadata[-1].offset + 1
+    )
