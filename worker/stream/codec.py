@@ -227,7 +227,11 @@ class Source:
 
     def headers_out(self) -> list[tuple[str, bytes]]:
         """The input's headers (e.g. a correlation id), without ours, plus provenance."""
-        out = [(writable_key(k), v) for k, v in self.headers if k not in _OUR_HEADERS]
+        out = (
+            [(writable_key(k), v) for k, v in self.headers if k not in _OUR_HEADERS]
+            if self.headers
+            else []
+        )
         out += [
             (H_SOURCE_TOPIC, self.topic.encode()),
             (H_SOURCE_PARTITION, str(self.partition).encode()),

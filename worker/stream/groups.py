@@ -128,6 +128,12 @@ class GroupReader:
                 self._given_up_to[tp] = records[-1].offset + 1
         return batch
 
+    @property
+    def rebalances(self) -> int:
+        """How many rebalances this reader has seen: records fetched before the latest one are
+        stale (aiokafka rebalances eagerly, so the new assignment re-reads from committed)."""
+        return self._rebalances
+
     def rebalanced(self, partitions: Iterable[TopicPartition]) -> None:
         """Partitions revoked or assigned: their positions start over (committed offsets)."""
         self._rebalances += 1

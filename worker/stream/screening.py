@@ -1,6 +1,8 @@
 """The screening worker: consume events, evaluate them, produce Responses, commit.
 
-Data path of one fetch (`_process`):
+Data path of one fetch, in two pipelined stages (`_loop`): the loop fetches and decodes
+(`_decode`) the next fetch while a task scores and delivers the current one (`_score`), one
+fetch at a time, in fetch order (so each partition's results keep input order):
     records --undecodable_header_keys, decode_request--> Request | DeadLetter
     Requests --Protect.ainvoke_many (one batch per fetch)--> Responses
     Responses --producer.send--> result topic (same partition number as the input: per-partition
@@ -69,6 +71,12 @@ RESUME_FRACTION = 0.5
 # A Response echoes the payload text (in `text` and `action_result.value`) and adds results:
 # allow several times the input limit. The brokers' own message.max.bytes must allow it too.
 RESPONSE_SIZE_FACTOR = 4
+# Bytes buffered per partition before send() waits for the buffer to go out. aiokafka keeps one
+# buffer per partition (default 16 KiB, ~14 Responses of a 300-byte event): a fetch of 500
+# events then waits on the broker's round trips record by record. Measured with bench/stream.py
+# and the no-metric stage: send() cost 100 us/event at 16 KiB, 35 us at 256 KiB. Below the
+# brokers' default message.max.bytes (1 MiB), which a whole batch must fit.
+PRODUCER_BATCH_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +108,21 @@ class _Delivery:
     outputs: list[_Out]
 
 
+@dataclass(frozen=True, slots=True)
+class _Fetch:
+    """One fetch, decoded, and the reader's rebalance count when it was fetched."""
+
+    decoded: dict[TopicPartition, list[tuple[Any, Request | DeadLetter]]]
+    rebalances: int
+    rewinds: dict[TopicPartition, int]  # `ScreeningWorker._rewinds` when it was fetched
+
+
 @dataclass
 class WorkerStats:
     """Counts for progress displays and tests; read from the worker's own event loop."""
 
     consumed: int = 0
+    decoded: int = 0  # records decoded, including a fetch decoded while the previous is scored
     produced: int = 0
     dead_letters: int = 0
     dead_letter_reasons: Counter[str] = field(default_factory=Counter)  # DeadLetterReason values
@@ -136,6 +154,10 @@ class ScreeningWorker:
         # Exactly-once mode: one transactional producer per owned input partition.
         self._transactional = settings.delivery == "exactly_once"
         self._transactions: dict[TopicPartition, AIOKafkaProducer] = {}
+        # Per partition, how many aborted transactions rewound it: records fetched before a
+        # rewind are read again from the committed offset, so a fetch decoded meanwhile skips
+        # that partition (else its records would be answered twice).
+        self._rewinds: dict[TopicPartition, int] = {}
         self._client_id = f"protect-worker-{socket.gethostname()}-{os.getpid()}"
         self._last_commit = time.monotonic()
         self._max_request_size = RESPONSE_SIZE_FACTOR * settings.max_record_bytes
@@ -201,21 +223,39 @@ class ScreeningWorker:
             self._partitions[binding.results] = len(partitions or ())
 
     async def _loop(self, stop: asyncio.Event) -> None:
+        """Two stages: this loop fetches and decodes; a task scores and delivers, one fetch at
+        a time and in fetch order. The next fetch is decoded while the current one is scored
+        (whose metrics run in the CPU pool), and a fetch's Responses go out as soon as it is
+        scored, never waiting for the next fetch to arrive."""
         reader = self._reader
         assert reader is not None
-        while not stop.is_set() and self._fatal is None:
-            # Not a bare getmany: that one waits as long as the group is (re)joining, and fails
-            # at every call on a header key that is not UTF-8 (GroupReader reads on).
-            batch = await reader.fetch(stop, max_records=self.settings.max_batch)
-            if batch:
-                async with self._processing:
-                    await self._process(batch)
-            if self._in_flight > self.settings.max_in_flight:
-                await self._backpressure(stop)
-            commit_due = time.monotonic() - self._last_commit >= self.settings.commit_interval_s
-            if commit_due and not self._transactional:  # transactions commit their offsets
-                with contextlib.suppress(Stopped):  # the shutdown commits
-                    await until_stopped(stop, self._commit())
+        scoring: asyncio.Task[None] | None = None
+        try:
+            while not stop.is_set() and self._fatal is None:
+                # Not a bare getmany: that one waits as long as the group is (re)joining, and
+                # fails at every call on a header key that is not UTF-8 (GroupReader reads on).
+                batch = await reader.fetch(stop, max_records=self.settings.max_batch)
+                fetched = self._decode(batch, reader.rebalances) if batch else None
+                if scoring is not None and (fetched is not None or scoring.done()):
+                    await scoring  # one fetch in scoring at a time: order and bounded memory
+                    scoring = None
+                if fetched is not None:
+                    scoring = asyncio.create_task(self._score(fetched))
+                if self._in_flight > self.settings.max_in_flight:
+                    await self._backpressure(stop)
+                due = time.monotonic() - self._last_commit >= self.settings.commit_interval_s
+                if due and not self._transactional:  # transactions commit their offsets
+                    with contextlib.suppress(Stopped):  # the shutdown commits
+                        await until_stopped(stop, self._commit())
+            if scoring is not None and self._fatal is None:
+                # Stopping: the fetch being scored is delivered, so the shutdown commits it.
+                await scoring
+                scoring = None
+        finally:
+            if scoring is not None and not scoring.done():
+                # A fatal error or a failure: what it had not delivered stays uncommitted.
+                scoring.cancel()
+                await asyncio.wait({scoring})
         if self._fatal is not None:
             raise BrokerError(f"producing results failed: {self._fatal}") from self._fatal
 
@@ -249,6 +289,7 @@ class ScreeningWorker:
             client_id=self._client_id,
             acks="all",
             linger_ms=5,
+            max_batch_size=PRODUCER_BATCH_BYTES,
             max_request_size=self._max_request_size,
             transactional_id=transactional_id,
             enable_idempotence=transactional_id is not None,
@@ -256,32 +297,55 @@ class ScreeningWorker:
 
     # -- one fetch ------------------------------------------------------------------------------
 
-    async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
-        """Decode, evaluate (one batch for the whole fetch), encode, then deliver.
+    def _decode(self, batch: dict[TopicPartition, list[Any]], rebalances: int) -> _Fetch:
+        """Every record of a fetch as a Request or the DeadLetter saying why it is none."""
+        decoded: dict[TopicPartition, list[tuple[Any, Request | DeadLetter]]] = {}
+        for tp, records in batch.items():
+            binding = self._bindings[tp.topic]
+            items = decoded[tp] = []
+            for record in records:
+                try:
+                    item = undecodable_header_keys(record.headers) or decode_request(
+                        record.value, binding, self.settings.max_record_bytes, self._default_project
+                    )
+                except Exception as exc:
+                    item = self._failed("decode", tp, record, exc)
+                items.append((record, item))
+            self.stats.decoded += len(records)
+        return _Fetch(decoded, rebalances, dict(self._rewinds))
+
+    async def _score(self, fetched: _Fetch) -> None:
+        """Evaluate (one batch for the whole fetch), encode, then deliver.
 
         Every record leaves with a Response or a dead letter: an exception while handling one
         record (decode, evaluate, encode) dead-letters that record and no other. Only a broker
         failure ends the loop (a restart re-delivers what was not committed).
         """
+        async with self._processing:  # a revoke waits until this fetch is produced
+            reader = self._reader
+            if reader is not None and reader.rebalances != fetched.rebalances:
+                # Fetched before a rebalance: every partition was revoked (aiokafka rebalances
+                # eagerly) and its next owner, maybe us, reads these records again from the
+                # committed offset. Delivering them would only duplicate.
+                log.info("stale_fetch_dropped", partitions=len(fetched.decoded))
+                return
+            await self._process(fetched)
+
+    async def _process(self, fetched: _Fetch) -> None:
         deliveries: dict[TopicPartition, list[_Delivery]] = {}
         jobs: list[_Job] = []
-        for tp, records in batch.items():
-            binding = self._bindings[tp.topic]
+        for tp, items in fetched.decoded.items():
+            if self._rewinds.get(tp, 0) != fetched.rewinds.get(tp, 0):
+                continue
             entries = deliveries[tp] = []
-            for record in records:
+            for record, decoded in items:
                 outputs: list[_Out] = []
                 entries.append(_Delivery(record.offset, outputs))
-                try:
-                    decoded = undecodable_header_keys(record.headers) or decode_request(
-                        record.value, binding, self.settings.max_record_bytes, self._default_project
-                    )
-                except Exception as exc:
-                    decoded = self._failed("decode", tp, record, exc)
                 if isinstance(decoded, DeadLetter):
                     outputs.append(self._dead_letter(tp, record, decoded))
                 else:
                     jobs.append(_Job(tp, record, decoded, outputs))
-            self.stats.consumed += len(records)
+            self.stats.consumed += len(items)
         if jobs:
             responses = await self._evaluate([job.request for job in jobs])
             for job, response in zip(jobs, responses, strict=True):
@@ -449,11 +513,19 @@ class ScreeningWorker:
         assert consumer is not None
         if tp not in consumer.assignment():
             return
-        committed = await consumer.committed(tp)
-        if committed is None:
-            await consumer.seek_to_beginning(tp)
-        else:
-            consumer.seek(tp, committed)
+        # Paused until the seek is done: a fetch decoded meanwhile holds none of its records,
+        # and one decoded before (counted below) skips them.
+        consumer.pause(tp)
+        self._rewinds[tp] = self._rewinds.get(tp, 0) + 1
+        try:
+            committed = await consumer.committed(tp)
+            if committed is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+        finally:
+            if tp in consumer.assignment():
+                consumer.resume(tp)
 
     def _result_partition(self, topic: str, partition: int) -> int | None:
         # Same partition number as the input keeps each input partition's results in input
@@ -531,7 +603,7 @@ class ScreeningWorker:
         """Before partitions move: finish their in-flight work and commit it (bounded)."""
         if not revoked:
             return
-        async with self._processing:  # the fetch being evaluated has been produced
+        async with self._processing:  # the fetch being scored has been produced
             if self._producer is not None and self._fatal is None:
                 await self._drain()
                 await self._commit(revoked)
