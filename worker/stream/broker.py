@@ -220,8 +220,13 @@ class EmbeddedBroker(StartStop):
             try:
                 await asyncio.wait_for(process.wait(), _STOP_GRACE_S)
             except TimeoutError:
-                process.kill()
-                await process.wait()
+                # Either it ignored SIGTERM, or it exited and asyncio's child watcher never woke
+                # this loop's waiter (seen when the loop that started it is being finalised): the
+                # transport then already holds the return code and there is nothing to kill.
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                if process.returncode is None:
+                    await process.wait()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
             self._workdir = None
