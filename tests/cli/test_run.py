@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.brokers import Broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,6 +36,8 @@ def start_worker(
     env = {**{k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}, **(env or {})}
     log = tmp_path / "worker.log"
     option = [] if processes is None else ["--processes", str(processes)]
+    if "KAFKA_BOOTSTRAP_SERVERS" not in env:
+        option.append("--embedded")
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [PROTECT, "--log-format", "json", "run", "--stages", stages, *option],
@@ -241,3 +245,33 @@ def test_an_embedded_broker_dies_with_a_killed_worker(tmp_path: Path) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+def test_without_a_cluster_or_embedded_the_worker_refuses_naming_the_variable(
+    processes: str,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    result = subprocess.run(
+        [PROTECT, "run", "--processes", processes],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "KAFKA_BOOTSTRAP_SERVERS: no Kafka cluster configured" in result.stderr
+    assert "--embedded" in result.stderr
+
+
+def test_embedded_and_a_cluster_together_are_refused() -> None:
+    result = subprocess.run(
+        [PROTECT, "run", "--embedded", "--bootstrap", "127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--embedded: a cluster is configured" in result.stderr

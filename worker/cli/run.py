@@ -1,4 +1,4 @@
-"""`protect run`: the screening worker (an embedded broker when no cluster is configured)."""
+"""`protect run`: the screening worker (on an embedded broker only when asked: `--embedded`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import structlog
 
 from worker.cli.lifecycle import install_stop_signals
 from worker.cli.supervisor import Supervisor, logging_options, positive_int, resolve_processes
+from worker.errors import ConfigurationError
 from worker.runtime import Protect
 from worker.settings import Settings
 from worker.stages.files import StagesFile, load_stages_file
@@ -27,8 +28,9 @@ def register(commands: Any) -> None:
     p: argparse.ArgumentParser = commands.add_parser(
         "run",
         help="run the screening worker",
-        description="Consume prompt/response events, evaluate them, produce Responses. Without "
-        "KAFKA_BOOTSTRAP_SERVERS (or --bootstrap) an embedded broker is started on loopback.",
+        description="Consume prompt/response events, evaluate them, produce Responses, on the "
+        "cluster of KAFKA_BOOTSTRAP_SERVERS (or --bootstrap), or with --embedded on a throwaway "
+        "broker started on loopback.",
     )
     p.add_argument(
         "--stages",
@@ -40,6 +42,12 @@ def register(commands: Any) -> None:
         "--bootstrap", help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)"
     )
     p.add_argument(
+        "--embedded",
+        action="store_true",
+        help="start a throwaway Kafka-protocol broker on loopback (Tansu) and publish the stages "
+        "file's stages to it: for trying the worker, never for production",
+    )
+    p.add_argument(
         "--processes",
         type=positive_int,
         metavar="N",
@@ -49,13 +57,33 @@ def register(commands: Any) -> None:
     p.set_defaults(run=run)
 
 
+def cluster_of(args: argparse.Namespace, settings: Settings) -> str | None:
+    """The configured bootstrap servers, or None for an embedded broker when asked for one.
+
+    A worker that silently started its own broker when the cluster setting was missing would
+    screen nothing of the application's traffic while looking healthy: refuse instead.
+    """
+    configured: str | None = args.bootstrap or settings.kafka_bootstrap_servers
+    if configured and args.embedded:
+        raise ConfigurationError(
+            "--embedded: a cluster is configured (KAFKA_BOOTSTRAP_SERVERS / --bootstrap); "
+            "use one or the other"
+        )
+    if not configured and not args.embedded:
+        raise ConfigurationError(
+            "KAFKA_BOOTSTRAP_SERVERS: no Kafka cluster configured; set it (or --bootstrap "
+            "HOST:PORT), or pass --embedded to try the worker on a throwaway local broker"
+        )
+    return configured
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    configured = cluster_of(args, settings)
     processes = resolve_processes(args.processes, settings)
     if processes > 1:
         return supervise(args, settings, processes)
     stages_file = args.stages or settings.stages_file
     document = load_stages_file(stages_file) if stages_file else StagesFile()
-    configured = args.bootstrap or settings.kafka_bootstrap_servers
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -92,7 +120,7 @@ def supervise(args: argparse.Namespace, settings: Settings, processes: int) -> i
     embedded broker is the supervisor's, started once, its stages published once; the children
     are workers on that cluster."""
     stages_file = args.stages or settings.stages_file
-    configured = args.bootstrap or settings.kafka_bootstrap_servers
+    configured = cluster_of(args, settings)
     # Parsed before anything starts, so a malformed file fails once, here, not in N children.
     # Its metrics are built (models, patterns) by the children, and on an embedded broker by us.
     document = load_stages_file(stages_file) if stages_file else None
