@@ -27,3 +27,27 @@ def test_a_nested_error_names_the_variable_and_the_path_inside_it(
 def test_a_valid_value_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROTECT_PROCESSES", "2")
     assert load_settings().processes == 2
+
+
+@pytest.mark.parametrize(
+    ("variable", "given", "field", "read"),
+    [
+        ("PROTECT_LOG_LEVEL", "INFO", "log_level", "info"),
+        ("PROTECT_LOG_FORMAT", " Json ", "log_format", "json"),
+        ("PROTECT_DELIVERY", "Exactly_Once", "delivery", "exactly_once"),
+        ("PROTECT_API_REGISTRY", "KAFKA", "api_registry", "kafka"),
+    ],
+)
+def test_enum_like_values_are_accepted_in_any_case(
+    monkeypatch: pytest.MonkeyPatch, variable: str, given: str, field: str, read: str
+) -> None:
+    monkeypatch.setenv(variable, given)
+    assert getattr(load_settings(), field) == read
+
+
+def test_an_unknown_word_is_still_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PROTECT_LOG_LEVEL", "LOUD")
+    with pytest.raises(ConfigurationError, match=r"PROTECT_LOG_LEVEL: Input should be 'debug'"):
+        load_settings()

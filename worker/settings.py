@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.contract.validation import field_path
@@ -139,6 +139,13 @@ class Settings(BaseSettings):
     # auto: JSON when stderr is not a terminal (production), readable lines on a terminal.
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("api_registry", "delivery", "log_format", "log_level", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        # Operators write PROTECT_LOG_LEVEL=INFO or PROTECT_DELIVERY=Exactly_Once; refusing the
+        # case of a word that has one meaning would only stop a deployment for nothing.
+        return value.strip().lower() if isinstance(value, str) else value
 
 
 ENV_PREFIX = "PROTECT_"

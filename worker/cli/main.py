@@ -17,8 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="protect",
         description="Runtime protection for LLM applications (Galileo Protect's contract).",
     )
-    parser.add_argument("--log-format", choices=["auto", "json", "console"])
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", type=str.lower, choices=["auto", "json", "console"])
+    parser.add_argument(
+        "--log-level", type=str.lower, choices=["debug", "info", "warning", "error"]
+    )
     # Set by a supervisor (`--processes N`) on the children it starts: their log lines carry it.
     parser.add_argument("--process-index", type=int, help=argparse.SUPPRESS)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
