@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from worker.demo.run import run_demo
 from worker.settings import Settings
@@ -13,11 +12,8 @@ from worker.settings import Settings
 EXAMPLE_STAGES = Path("examples/stages.yaml")
 
 
-def register(commands: Any) -> None:
-    p: argparse.ArgumentParser = commands.add_parser(
-        "demo",
-        help="start a broker and a worker, stream realistic events, show a live summary",
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """Options of this subcommand (its name and help line are in worker/cli/main.py)."""
     p.add_argument(
         "--stages",
         type=Path,

@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from worker.metrics.backends.scorer import BackendScorer
 from worker.metrics.evaluation import EvalRow, datasets_dir
@@ -54,11 +53,8 @@ def _backend_for(family: str, backends: dict[str, BackendScorer]) -> BackendScor
     return next((backends[m] for m in BACKEND_METRICS.get(family, ()) if m in backends), None)
 
 
-def register(commands: Any) -> None:
-    p: argparse.ArgumentParser = commands.add_parser(
-        "eval",
-        help="print precision/recall/F1 (and false-positive rates) per metric on test splits",
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """Options of this subcommand (its name and help line are in worker/cli/main.py)."""
     p.add_argument("--datasets", type=Path, help="labelled datasets (default: ../shared/datasets)")
     p.add_argument(
         "--only",

@@ -7,7 +7,6 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -18,12 +17,9 @@ from worker.runtime import Protect
 from worker.settings import Settings
 
 
-def register(commands: Any) -> None:
-    p: argparse.ArgumentParser = commands.add_parser(
-        "invoke",
-        help="evaluate one request against a stage and print the Response",
-        description="Evaluate a payload against a stage from a stages file; print the Response.",
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """Options of this subcommand (its name and help line are in worker/cli/main.py)."""
+    p.description = "Evaluate a payload against a stage from a stages file; print the Response."
     p.add_argument("--stages", type=Path, help="stages file (default: $PROTECT_STAGES_FILE)")
     p.add_argument("--request", help="a Request as JSON: a file path, or - for stdin")
     p.add_argument("--stage", help="stage name")

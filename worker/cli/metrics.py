@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from worker.metrics.backends.scorer import BackendScorer
 from worker.metrics.registry import GALILEO_ALIASES
@@ -13,10 +12,8 @@ from worker.runtime import Protect
 from worker.settings import Settings
 
 
-def register(commands: Any) -> None:
-    p: argparse.ArgumentParser = commands.add_parser(
-        "metrics", help="list the known metrics (with custom ones from a stages file)"
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """Options of this subcommand (its name and help line are in worker/cli/main.py)."""
     p.add_argument("--stages", type=Path, help="stages file declaring custom metrics and backends")
     p.set_defaults(run=run)
 

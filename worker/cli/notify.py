@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from typing import Any
 
 from worker.cli.lifecycle import install_stop_signals
 from worker.cli.supervisor import Supervisor, logging_options, positive_int, resolve_processes
@@ -14,12 +13,11 @@ from worker.notify.notifier import Notifier
 from worker.settings import Settings
 
 
-def register(commands: Any) -> None:
-    p: argparse.ArgumentParser = commands.add_parser(
-        "notify",
-        help="run the notifier: deliver Responses to subscription webhooks",
-        description="Consume delivery records written by the workers and POST them, signed, to "
-        "subscription URLs, with retries kept in Kafka.",
+def configure(p: argparse.ArgumentParser) -> None:
+    """Options of this subcommand (its name and help line are in worker/cli/main.py)."""
+    p.description = (
+        "Consume delivery records written by the workers and POST them, signed, to "
+        "subscription URLs, with retries kept in Kafka."
     )
     p.add_argument(
         "--bootstrap", help="Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS)"

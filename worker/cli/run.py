@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import contextlib
 from pathlib import Path
-from typing import Any
 
 import structlog
 
@@ -24,13 +23,12 @@ from worker.stream.service import publish_file_stages, registry_backed_protect
 log = structlog.get_logger(__name__)
 
 
-def register(commands: Any) -> None:
-    p: argparse.ArgumentParser = commands.add_parser(
-        "run",
-        help="run the screening worker",
-        description="Consume prompt/response events, evaluate them, produce Responses, on the "
+def configure(p: argparse.ArgumentParser) -> None:
+    """Options of this subcommand (its name and help line are in worker/cli/main.py)."""
+    p.description = (
+        "Consume prompt/response events, evaluate them, produce Responses, on the "
         "cluster of KAFKA_BOOTSTRAP_SERVERS (or --bootstrap), or with --embedded on a throwaway "
-        "broker started on loopback.",
+        "broker started on loopback."
     )
     p.add_argument(
         "--stages",

@@ -5,18 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from worker.contract.jsonschema import render_all
 from worker.settings import Settings
 
 
-def register(commands: Any) -> None:
-    p: argparse.ArgumentParser = commands.add_parser(
-        "schemas",
-        help="write the JSON Schema files of the records (request, response, stage, stage "
-        "definition, stage state, notification)",
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """Options of this subcommand (its name and help line are in worker/cli/main.py)."""
     p.add_argument("--out", type=Path, default=Path("schemas"), help="directory (default: schemas)")
     p.add_argument("--check", action="store_true", help="fail if the files differ; write nothing")
     p.set_defaults(run=run)

@@ -30,10 +30,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 
 
-def register(commands: Any) -> None:
-    p: argparse.ArgumentParser = commands.add_parser(
-        "stages", help="stage definitions and the central stage registry"
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """Options of this subcommand (its name and help line are in worker/cli/main.py)."""
     sub = p.add_subparsers(dest="stages_command", required=True, metavar="SUBCOMMAND")
     v = sub.add_parser(
         "validate", help="validate a stages file: field errors, unknown metrics, rule warnings"

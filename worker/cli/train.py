@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from typing import Any
 
 from worker.settings import Settings
 
@@ -21,12 +20,8 @@ HEADS: dict[str, tuple[str, list[str]]] = {
 }
 
 
-def register(commands: Any) -> None:
-    p: argparse.ArgumentParser = commands.add_parser(
-        "train",
-        help="retrain a detector head (writes its weights and model card under "
-        "worker/metrics/models/); needs the `train` extra",
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """Options of this subcommand (its name and help line are in worker/cli/main.py)."""
     p.add_argument("head", choices=sorted(HEADS))
     p.add_argument("--datasets", help="labelled datasets (default: ../shared/datasets)")
     p.set_defaults(run=run)
