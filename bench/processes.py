@@ -40,10 +40,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench.metrics import distinct  # noqa: E402
 from bench.stream import PARTITIONS, PROMPTS, event  # noqa: E402
+from bench.stream import settings_for as stream_settings  # noqa: E402
 from worker.contract.stage import StageDefinition  # noqa: E402
 from worker.logging import configure_logging  # noqa: E402
 from worker.metrics.builtin import builtin_scorers, default_registry  # noqa: E402
-from worker.settings import Settings, TopicBinding  # noqa: E402
+from worker.settings import Settings  # noqa: E402
 from worker.stages.files import load_stages_file  # noqa: E402
 from worker.stream.broker import BrokerKind, EmbeddedBroker  # noqa: E402
 from worker.stream.screening import ScreeningWorker  # noqa: E402
@@ -102,22 +103,8 @@ def full_stack_event(i: int) -> bytes:
 
 
 def settings_for(name: str, stage: str, project: str) -> Settings:
-    return Settings.model_validate(
-        {
-            "bindings": [
-                TopicBinding(
-                    input=f"{name}.in",
-                    results=f"{name}.out",
-                    stage_name=stage,
-                    project_name=project,
-                )
-            ],
-            "group_id": f"{name}-group",
-            "deadletter_topic": f"{name}.dlq",
-            "stages_topic": STAGES_TOPIC,
-            "topic_partitions": PARTITIONS,
-        }
-    )
+    # bench/stream.py's settings, with the registry topic the children share.
+    return stream_settings(name, stage, project).model_copy(update={"stages_topic": STAGES_TOPIC})
 
 
 def environment(settings: Settings) -> dict[str, str]:
