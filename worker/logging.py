@@ -1,13 +1,15 @@
 """structlog configuration: JSON lines in production, readable lines on a terminal.
 
-Payload text is never logged by the package; log event ids, statuses and sizes instead.
+Payload text is never logged by the package; log event ids, statuses and sizes instead. Records
+of the standard library's `logging` (aiokafka, httpx, presidio, ...) go through the same
+processors and renderer, so a log shipper sees one format.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Literal
+from typing import Final, Literal
 
 import structlog
 
@@ -32,20 +34,52 @@ def configure_logging(
         structlog.processors.JSONRenderer() if use_json else structlog.dev.ConsoleRenderer()
     )
     tag: list[structlog.typing.Processor] = [] if process is None else [_ProcessTag(process)]
+    shared: list[structlog.typing.Processor] = [
+        *tag,
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    _route_standard_logging(shared, renderer, _LEVELS[level])
     structlog.configure(
-        processors=[
-            *tag,
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         # Logs go to stderr so stdout stays clean for command output (Responses, schemas).
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+# Libraries whose INFO lines would carry what we never log: httpx logs every request's full URL
+# (webhook URLs can hold tokens in their query). Their warnings and errors still come through.
+_QUIETER: Final = {"httpx": logging.WARNING, "httpcore": logging.WARNING}
+
+
+class _StructlogHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Marks the one handler we install, so configuring again replaces it."""
+
+
+def _route_standard_logging(
+    shared: list[structlog.typing.Processor], renderer: structlog.typing.Processor, level: int
+) -> None:
+    handler = _StructlogHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StructlogHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name, floor in _QUIETER.items():
+        logging.getLogger(name).setLevel(max(level, floor))
 
 
 class _ProcessTag:
