@@ -385,3 +385,28 @@ async def test_bad_project_records_are_skipped(
     assert "differs from the key" in reasons[1]
     assert "already has id" in reasons[2]
     assert SECRET not in repr(logs)
+
+
+async def test_a_running_worker_logs_each_adopted_version_pause_and_resume(
+    tansu: Broker, topic_factory: Callable[[str], str]
+) -> None:
+    topic = topic_factory("stages")
+    async with admin(tansu, topic) as a:
+        stage = (await a.apply(guard(0.5), PROJECT)).stage
+        with structlog.testing.capture_logs() as logs:
+            async with worker(tansu, topic) as w:
+                await a.pause("guard")
+                await until(lambda: paused(w, stage.id))
+                await a.resume("guard")
+                await until(lambda: not paused(w, stage.id))
+                await a.apply(guard(0.8), PROJECT)
+                await until(lambda: w.registry.get(stage_id=stage.id).version == 2)
+    live = [
+        (entry["event"], entry.get("version"))
+        for entry in logs
+        if entry["event"] in {"stage_version_adopted", "stage_paused", "stage_resumed"}
+        and entry["log_level"] == "info"
+    ]
+    # Version 1 was read during the catch-up: its summary line counts it, not a line of its own.
+    assert live == [("stage_paused", None), ("stage_resumed", None), ("stage_version_adopted", 2)]
+    assert all(entry.get("stage_id") in (None, str(stage.id)) for entry in logs)

@@ -343,6 +343,8 @@ class StageFollower(StartStop):
                 self.registry.set_paused(stage_id, state.paused)
             except StageNotFoundError:
                 self._pending_states[stage_id] = state
+                return
+            self._announce("stage_resumed" if not state.paused else "stage_paused", stage_id)
             return
         stage = _decode(Stage, record.value)
         if (stage.id, stage.version) != (stage_id, version):
@@ -352,7 +354,16 @@ class StageFollower(StartStop):
         pending = self._pending_states.pop(stage_id, None)
         if pending is not None:
             self.registry.set_paused(stage_id, pending.paused)
+        self._announce("stage_version_adopted", stage_id, version=stage.version)
         self._warn_if_unknown_metric(stage)
+
+    def _announce(self, event: str, stage_id: uuid.UUID, **fields: object) -> None:
+        # Changes seen live, after the catch-up (whose summary line covers the history): an
+        # operator reads when each worker began to apply a new version, a pause or a resume.
+        if self._caught_up.is_set():
+            (log.info if self.announce else log.debug)(
+                event, topic=self.topic, stage_id=str(stage_id), **fields
+            )
 
     def _warn_if_unknown_metric(self, stage: Stage) -> None:
         # The version is kept: requests for it get an `error` Response naming the metric, which
