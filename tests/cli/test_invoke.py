@@ -159,3 +159,30 @@ def test_stages_validate_and_metrics_list() -> None:
 def test_schemas_check_passes_on_the_committed_files() -> None:
     result = protect("schemas", "--check")
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "fail_on", "code", "status"),
+    [
+        ("my ssn is 123-45-6789", "triggered,error", 1, "triggered"),
+        ("my ssn is 123-45-6789", "ERROR", 0, "triggered"),  # any case
+        ("what's the weather like?", "triggered,error", 0, "not_triggered"),
+    ],
+)
+def test_fail_on_sets_the_exit_status_and_still_prints_the_response(
+    text: str, fail_on: str, code: int, status: str
+) -> None:
+    result = protect(
+        "invoke", "--stages", str(EXAMPLES), "--stage", "input-guard", "--input", text,
+        "--fail-on", fail_on,
+    )  # fmt: skip
+    assert result.returncode == code, result.stderr
+    assert json.loads(result.stdout)["status"] == status
+
+
+def test_an_unknown_fail_on_status_is_refused() -> None:
+    result = protect("invoke", "--stages", str(EXAMPLES), "--stage", "input-guard",
+                     "--input", "hi", "--fail-on", "blocked")  # fmt: skip
+    assert result.returncode == 2
+    assert "statuses are" in result.stderr
+    assert "'blocked'" in result.stderr

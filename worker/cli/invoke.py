@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from worker.api import build_request
 from worker.contract.request import DEFAULT_TIMEOUT_S, Request
+from worker.contract.statuses import ExecutionStatus
 from worker.contract.validation import describe
 from worker.runtime import Protect
 from worker.settings import Settings
@@ -31,7 +32,30 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds")
     p.add_argument("--seed", type=int, help="seed the override choice (reproducible)")
     p.add_argument("--compact", action="store_true", help="one-line JSON")
+    p.add_argument(
+        "--fail-on",
+        type=_statuses,
+        default=frozenset(),
+        metavar="STATUS[,STATUS]",
+        help="exit 1 when the Response's status is one of these (e.g. triggered,error), for "
+        f"scripts and CI; statuses: {', '.join(s.value for s in ExecutionStatus)}",
+    )
     p.set_defaults(run=run)
+
+
+# Exit statuses of `protect invoke` (documented in the README): the Response is printed in
+# both of the first two cases.
+EXIT_OK = 0
+EXIT_FAIL_ON = 1  # the Response's status is one of --fail-on
+EXIT_INVALID = 2  # an invalid request, stages file or setting: nothing was evaluated
+
+
+def _statuses(text: str) -> frozenset[ExecutionStatus]:
+    try:
+        return frozenset(ExecutionStatus(word.strip().lower()) for word in text.split(",") if word)
+    except ValueError:
+        known = ", ".join(s.value for s in ExecutionStatus)
+        raise argparse.ArgumentTypeError(f"statuses are {known}; got {text!r}") from None
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -45,16 +69,16 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         request = _request(args, protect)
     except ValidationError as exc:
         print(f"protect invoke: invalid request\n{describe(exc)}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     except (OSError, ValueError) as exc:
         print(f"protect invoke: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INVALID
     # Load models before the clock starts, so the Response's execution times measure the
     # evaluation rather than a one-off model load.
     protect.warm_up(freeze_heap=False)
     response = asyncio.run(protect.ainvoke(request))
     print(response.model_dump_json(indent=None if args.compact else 2))
-    return 0
+    return EXIT_FAIL_ON if response.status in args.fail_on else EXIT_OK
 
 
 def _request(args: argparse.Namespace, protect: Protect) -> Request:
