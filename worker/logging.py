@@ -50,9 +50,15 @@ def configure_logging(
     )
 
 
-# Libraries whose INFO lines would carry what we never log: httpx logs every request's full URL
-# (webhook URLs can hold tokens in their query). Their warnings and errors still come through.
-_QUIETER: Final = {"httpx": logging.WARNING, "httpcore": logging.WARNING}
+# Libraries held at WARNING unless the level is lower. httpx logs every request's full URL at
+# INFO (webhook URLs can hold tokens in their query). aiokafka's INFO lines are group chatter
+# ("Updating subscribed topics", "Joined group") from every consumer, the CLI's short-lived
+# registry readers included; our own lines report joins and assignments once per worker.
+_QUIETER: Final = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "aiokafka": logging.WARNING,
+}
 
 
 class _StructlogHandler(logging.StreamHandler):  # type: ignore[type-arg]

@@ -137,3 +137,13 @@ def test_unknown_stage_and_missing_cluster_fail_with_a_message(protect: Run) -> 
     result = protect("stages", "list", env_update={"KAFKA_BOOTSTRAP_SERVERS": None})
     assert result.returncode == 2
     assert "KAFKA_BOOTSTRAP_SERVERS" in result.stderr
+
+
+def test_list_is_quiet_about_custom_metrics_and_group_chatter(protect: Run) -> None:
+    # examples/stages.yaml's output-guard uses its custom metric `internal_references`: `list`
+    # reads the registry without the file, and has no reason to warn about it.
+    assert protect("stages", "apply", "-f", str(EXAMPLES)).returncode == 0
+    result = protect("stages", "list")
+    assert result.returncode == 0
+    assert len(lines(result)) == 2
+    assert result.stderr == ""

@@ -372,7 +372,9 @@ class StageFollower(StartStop):
         try:
             self.registry.metrics.validate_rulesets(stage.prioritized_rulesets)
         except UnknownMetricError as exc:
-            log.warning(
+            # Only a worker evaluates: a `protect stages list` reader has no reason to load the
+            # custom metrics of the stages file, so their absence is no news to its user.
+            (log.warning if self.announce else log.debug)(
                 "stage_metric_unknown",
                 topic=self.topic,
                 stage_id=str(stage.id),
