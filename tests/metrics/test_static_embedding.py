@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from worker.cli.train import HEADS
 from worker.metrics.evaluation import datasets_dir, read_jsonl, split_of
+from worker.metrics.heads import score_texts
 from worker.metrics.static_embedding import MODEL_PATH, StaticEmbedder, quantise
+from worker.metrics.training import heads as training
 from worker.metrics.training import static_embedding as recipe
 
 # Token ids whose stored rows are recomputed from the model (one MiniLM call of 3-token texts).
@@ -109,3 +112,32 @@ def test_queries_of_one_intent_are_closer_than_queries_of_different_intents(
 
 def test_protect_train_builds_it() -> None:
     assert HEADS["static_embedding"] == ("worker.metrics.training.static_embedding", [])
+
+
+def test_a_head_trains_on_the_static_embedding_and_scores_through_it(
+    embedder: StaticEmbedder, tmp_path: Path
+) -> None:
+    """The heads' recipe (training/heads.py) takes the encoder as a parameter: a tiny sexism
+    head on the static embedding has its width, scores through `score_texts(encoder=...)`, and is
+    not written where the deployed MiniLM heads live."""
+    card = {"model": "static_embedding", "dim": embedder.dim}
+    head = training.fit_head(
+        "sexism",
+        seed=3,
+        models_dir=None,
+        limit=12,
+        embedder=embedder,
+        c_grid=(1.0,),
+        embedder_card=card,
+    )
+    assert head.weights.shape == (embedder.dim,)
+    assert head.card["embedder"] == card
+    texts = ["Women are too emotional to be engineers.", "What time does the library open?"]
+    scores = score_texts(head, texts, encoder=embedder)
+    assert all(0.0 <= s <= 1.0 for s in scores)
+    with pytest.raises(ValueError, match="shape"):  # MiniLM vectors: 384 wide
+        score_texts(head, texts)
+    with pytest.raises(ValueError, match="only heads on the shared MiniLM"):
+        training.fit_head(
+            "sexism", models_dir=tmp_path, limit=12, embedder=embedder, embedder_card=card
+        )
