@@ -14,8 +14,10 @@ from worker.cli.train import HEADS
 from worker.metrics.evaluation import datasets_dir, read_jsonl, split_of
 from worker.metrics.heads import score_texts
 from worker.metrics.static_embedding import MODEL_PATH, StaticEmbedder, quantise
+from worker.metrics.tone import TONES, ToneHead
 from worker.metrics.training import heads as training
 from worker.metrics.training import static_embedding as recipe
+from worker.metrics.training import tone as train_tone
 
 # Token ids whose stored rows are recomputed from the model (one MiniLM call of 3-token texts).
 SAMPLED_TOKENS = 64
@@ -141,3 +143,23 @@ def test_a_head_trains_on_the_static_embedding_and_scores_through_it(
         training.fit_head(
             "sexism", models_dir=tmp_path, limit=12, embedder=embedder, embedder_card=card
         )
+
+
+def test_the_tone_recipe_trains_on_the_static_embedding_and_is_not_loadable_as_deployed(
+    embedder: StaticEmbedder, tmp_path: Path
+) -> None:
+    """training/tone.py takes the encoder too: a tiny mixture head of the static width, whose
+    file ToneHead.load refuses (it would read MiniLM vectors)."""
+    card = train_tone.train(
+        datasets_dir(),
+        model=tmp_path / "tone.npz",
+        card_path=None,
+        limit=8,
+        embedder=embedder,
+        c_grid=(1.0,),
+    )
+    assert card["embedding"] == "StaticEmbedder"
+    with np.load(tmp_path / "tone.npz", allow_pickle=False) as arrays:
+        assert arrays["chat_weights"].shape == (len(TONES), embedder.dim)
+    with pytest.raises(ValueError, match="another embedding model"):
+        ToneHead.load(tmp_path / "tone.npz", tmp_path / "missing.card.json")
