@@ -3,6 +3,7 @@ the shipped MiniLM, and meaningful on real texts."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from worker.cli.train import HEADS
 from worker.metrics.evaluation import datasets_dir, read_jsonl, split_of
 from worker.metrics.heads import score_texts
-from worker.metrics.static_embedding import MODEL_PATH, StaticEmbedder, quantise
+from worker.metrics.static_embedding import CARD_PATH, MODEL_PATH, StaticEmbedder, quantise
 from worker.metrics.tone import TONES, ToneHead
 from worker.metrics.training import heads as training
 from worker.metrics.training import static_embedding as recipe
@@ -78,7 +79,10 @@ def test_stored_token_weights_are_the_frequencies_of_the_training_texts(
 ) -> None:
     counts, texts = recipe.token_counts(datasets_dir(), stored["table"].shape[0])
     assert texts > 10_000
-    np.testing.assert_allclose(recipe.sif_weights(counts), stored["weights"], rtol=1e-6)
+    card = json.loads(CARD_PATH.read_text(encoding="utf-8"))
+    assert card["weighting"]["texts"] == texts
+    a = card["weighting"]["a"]
+    np.testing.assert_allclose(recipe.sif_weights(counts, a), stored["weights"], rtol=1e-6)
     # Frequent function words weigh less than a rarer content word.
     weights = stored["weights"]
     the, refund = (StaticEmbedder().token_ids(w)[0] for w in ("the", "refund"))
