@@ -387,12 +387,13 @@ def _accept(
         )
         return
     measured = costs if costs is not None and len(costs) == len(items) else None
-    per_character = 0.0
+    shares: list[float] = []
     if measured is None:
-        characters = sum(len(text) for item in items for text in item)
+        characters = [sum(map(len, item)) for item in items]
+        total = sum(characters)
         # Texts are never empty here (`_plan` keeps them out); guard the division anyway.
-        if characters:
-            per_character = elapsed / characters
+        per_character = elapsed / total if total else 0.0
+        shares = [n * per_character for n in characters]
     for i, (computation, value) in enumerate(zip(batch.computations, values, strict=True)):
         if computation.status is not None:
             continue  # the request already timed out and answered without this value
@@ -403,10 +404,7 @@ def _accept(
         else:
             computation.status = MetricStatus.FAILED
             computation.error_message = f"scorer {scorer.name!r} returned {problem}"
-        if measured is not None:
-            computation.execution_time = measured[i] / _NS_PER_S
-        else:
-            computation.execution_time = sum(len(text) for text in items[i]) * per_character
+        computation.execution_time = shares[i] if measured is None else measured[i] / _NS_PER_S
 
 
 def _check_value(kind: ValueKind, value: object) -> str | None:
