@@ -387,13 +387,14 @@ def _accept(
         )
         return
     measured = costs if costs is not None and len(costs) == len(items) else None
-    shares: list[float] = []
-    if measured is None:
+    # Apportioned: one list per batch, none per event, and none at all for a batch of one.
+    characters: list[int] | None = None
+    per_character = 0.0
+    if measured is None and len(items) > 1:
         characters = [sum(map(len, item)) for item in items]
         total = sum(characters)
         # Texts are never empty here (`_plan` keeps them out); guard the division anyway.
         per_character = elapsed / total if total else 0.0
-        shares = [n * per_character for n in characters]
     for i, (computation, value) in enumerate(zip(batch.computations, values, strict=True)):
         if computation.status is not None:
             continue  # the request already timed out and answered without this value
@@ -404,7 +405,12 @@ def _accept(
         else:
             computation.status = MetricStatus.FAILED
             computation.error_message = f"scorer {scorer.name!r} returned {problem}"
-        computation.execution_time = shares[i] if measured is None else measured[i] / _NS_PER_S
+        if measured is not None:
+            computation.execution_time = measured[i] / _NS_PER_S
+        elif characters is not None:
+            computation.execution_time = characters[i] * per_character
+        else:
+            computation.execution_time = elapsed
 
 
 def _check_value(kind: ValueKind, value: object) -> str | None:
