@@ -95,7 +95,11 @@ class Scorer(ABC):
     async def ascore_batch_timed(
         self, items: Sequence[ScorerInput], executor: Executor | None = None
     ) -> TimedValues:
-        """What the engine calls: `ascore_batch` with per-item costs when the scorer has them."""
+        """What the engine calls: `ascore_batch` with per-item costs when the scorer has them.
+
+        THREAD and INLINE scorers go through `score_batch_timed`; only ASYNC ones through an
+        overridden `ascore_batch` (a scorer overriding it must be ASYNC for the engine to use it).
+        """
         if self.execution is Execution.THREAD:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(executor, self.score_batch_timed, items)
