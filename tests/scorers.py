@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 
 from worker.contract.rules import MetricValue
-from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
+from worker.metrics.base import (
+    Execution,
+    PayloadField,
+    PerItemScorer,
+    Scorer,
+    ScorerInput,
+    ValueKind,
+)
 
 
 class FuncScorer(Scorer):
@@ -48,6 +56,25 @@ class SlowScorer(FuncScorer):
     ) -> Sequence[MetricValue]:
         await asyncio.sleep(self.delay)
         return self.score_batch(items)
+
+
+class CostlyScorer(PerItemScorer):
+    """Real CPU work proportional to each text's length (it hashes the text repeated `rounds`
+    times), measured per item like every PerItemScorer: a long text costs its event far more
+    than a short one, without sleeping (a sleep is no cost) and without a timing knob."""
+
+    def __init__(
+        self, name: str = "costly", *, rounds: int = 5000, execution: Execution = Execution.THREAD
+    ) -> None:
+        self.name = name
+        self.kind = ValueKind.SCORE
+        self.reads = (PayloadField.INPUT,)
+        self.execution = execution
+        self.rounds = rounds
+
+    def score_one(self, item: ScorerInput) -> MetricValue:
+        digest = hashlib.sha256(item[0].encode() * self.rounds).digest()
+        return digest[0] / 255
 
 
 def raising(message: str = "model exploded") -> Callable[..., MetricValue]:

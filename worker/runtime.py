@@ -177,8 +177,14 @@ class Protect:
     async def ainvoke(self, request: Request) -> Response:
         return await self.evaluator.evaluate(request, resolve(request, self.stages))
 
-    async def ainvoke_many(self, requests: Sequence[Request]) -> list[Response]:
-        """Evaluate many requests with each metric scored once across the batch."""
+    async def ainvoke_many(
+        self, requests: Sequence[Request], *, received_at: int | None = None
+    ) -> list[Response]:
+        """Evaluate many requests with each metric scored once across the batch.
+
+        `received_at`: when they reached this process, ns since epoch (default: now).
+        """
         return await self.evaluator.evaluate_many(
-            [(request, resolve(request, self.stages)) for request in requests]
+            [(request, resolve(request, self.stages)) for request in requests],
+            received_at=received_at,
         )

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ProtectFactory
 from tests.factories import central, make_request, override, ruleset
-from tests.scorers import FuncScorer, SlowScorer, keyword_labels, raising, score
+from tests.scorers import CostlyScorer, FuncScorer, SlowScorer, keyword_labels, raising, score
 from worker.contract import ActionType, ExecutionStatus, MetricStatus, StageType
 from worker.contract.rules import MetricValue
 from worker.engine.evaluate import Evaluator
@@ -540,3 +540,72 @@ async def test_responses_serialise_with_lower_case_statuses(
     assert document["action_result"]["type"] == "OVERRIDE"
     # A serialised Response reads back (e.g. by a results-topic consumer) to the same record.
     type(response).model_validate_json(response.model_dump_json())
+
+
+# -- per-event timings --------------------------------------------------------------------------
+
+LONG_TEXT = "a long document. " * 120  # ~2,000 characters
+SHORT_TEXTS = ["hi", "ok then", "thanks"]
+
+
+@pytest.mark.parametrize("execution", [Execution.INLINE, Execution.THREAD])
+async def test_each_event_reports_its_own_metric_cost_not_the_batch_s(
+    protect_factory: ProtectFactory, execution: Execution
+) -> None:
+    # CostlyScorer does real work proportional to the text (hashing it repeated), measured per
+    # item: the long text's event must show the larger cost, the short ones their own.
+    protect = protect_factory([CostlyScorer(execution=execution)])
+    rules = [ruleset(("costly", "gte", 0.0))]
+    requests = [make_request(text, rulesets=rules) for text in [LONG_TEXT, *SHORT_TEXTS]]
+    started = time.perf_counter()
+    responses = await protect.ainvoke_many(requests)
+    wall = time.perf_counter() - started
+
+    times = [r.metric_results["costly"].execution_time for r in responses]
+    assert all(t is not None and t > 0 for t in times)
+    long, *shorts = cast(list[float], times)
+    assert long > max(shorts), times
+    assert sum(cast(list[float], times)) <= wall, (times, wall)
+    for response, metric_time in zip(responses, times, strict=True):
+        assert response.metric_results["costly"].status is MetricStatus.SUCCESS
+        # The rule reports its metric's time, not the batch's.
+        assert response.ruleset_results[0].rule_results[0].execution_time == metric_time
+
+
+async def test_a_whole_batch_scorer_s_time_is_apportioned_by_each_item_s_characters(
+    protect_factory: ProtectFactory,
+) -> None:
+    # FuncScorer scores the batch in one call and measures nothing per item, like an embedding
+    # pass: the engine splits the batch's wall time by each item's share of the characters.
+    scorer = FuncScorer("batched", ValueKind.SCORE, lambda *_: 0.5, execution=Execution.THREAD)
+    protect = protect_factory([scorer])
+    rules = [ruleset(("batched", "gt", 0.9))]
+    texts = ["x" * 1000, "y" * 100, "z" * 100]
+    started = time.perf_counter()
+    responses = await protect.ainvoke_many([make_request(t, rulesets=rules) for t in texts])
+    wall = time.perf_counter() - started
+
+    assert scorer.batches == [3], "one call for the batch"
+    times = cast(list[float], [r.metric_results["batched"].execution_time for r in responses])
+    assert times[0] == pytest.approx(10 * times[1])
+    assert times[1] == pytest.approx(times[2])
+    assert sum(times) <= wall
+
+
+async def test_trace_metadata_runs_from_the_event_s_own_receive_time(
+    protect_factory: ProtectFactory,
+) -> None:
+    protect = protect_factory([score(0.9)])
+    rules = [ruleset(("score_metric", "gt", 0.5))]
+    # As if fetched an hour ago and queued behind earlier batches: that wait is the event's.
+    received_at = time.time_ns() - 3600 * 1_000_000_000
+    (queued,) = await protect.ainvoke_many(
+        [make_request("a", rulesets=rules)], received_at=received_at
+    )
+    (fresh,) = await protect.ainvoke_many([make_request("b", rulesets=rules)])
+    trace = queued.trace_metadata
+    assert trace.received_at == received_at
+    assert trace.response_at > received_at
+    assert trace.execution_time == pytest.approx((trace.response_at - received_at) / 1e9)
+    assert trace.execution_time > fresh.trace_metadata.execution_time
+    assert fresh.trace_metadata.received_at >= trace.response_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -205,3 +206,16 @@ def test_build_rejects_a_repeated_name() -> None:
 def test_invalid_declarations(fields: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         CustomMetricSpec.model_validate(fields)
+
+
+def test_each_text_s_own_cost_is_measured() -> None:
+    # A real RE2 scan: its cost grows with the text, so a ~2 MB text costs far more than a word.
+    s = regex({"secret": [r"no such thing \d+"]})
+    items = [("lorem ipsum " * 200_000,), ("hi",), ("ok",)]
+    started = time.perf_counter_ns()
+    values, costs = s.score_batch_timed(items)
+    wall = time.perf_counter_ns() - started
+    assert list(values) == [[], [], []]
+    assert costs is not None
+    assert costs[0] > max(costs[1:])
+    assert sum(costs) <= wall

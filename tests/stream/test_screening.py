@@ -6,7 +6,11 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
+import pytest
+
 from tests.brokers import Broker
+from tests.conftest import ProtectFactory
+from tests.scorers import CostlyScorer
 from tests.stream.helpers import comparable, mixed_event, produce, read_topic, response_of
 from tests.workers import EXAMPLES, RunningWorker
 from worker.contract.request import Request
@@ -178,3 +182,61 @@ async def test_backpressure_pauses_fetching_and_loses_nothing(
     await running.finish()
     assert sorted(int(response_of(r)["metadata"]["seq"]) for r in results) == list(range(n))
     assert running.worker.stats.pauses > 0
+
+
+async def test_each_response_times_its_own_event_and_its_own_fetch(
+    tansu: Broker,
+    settings_factory: Callable[..., Settings],
+    worker_factory: Callable[..., RunningWorker],
+    protect_factory: ProtectFactory,
+) -> None:
+    settings = settings_factory()
+    prompts = settings.bindings[0]
+    await ensure_topics(tansu.bootstrap_servers, running_topics(settings))
+    stage = {
+        "name": "input-guard",
+        "type": "central",
+        "prioritized_rulesets": [
+            {"rules": [{"metric": "costly", "operator": "gte", "target_value": 0.0}]}
+        ],
+    }
+    # CostlyScorer's work grows with the text (measured per item): the long event costs most.
+    protect = protect_factory([CostlyScorer()], stages=[stage], project=settings.project)
+    running = worker_factory(tansu, settings, protect)
+
+    def event(i: int, text: str) -> bytes:
+        return json.dumps({"payload": {"input": text}, "metadata": {"i": str(i)}}).encode()
+
+    first = ["a long document. " * 120, "hi", "ok then", "thanks"]
+    await produce(
+        tansu.bootstrap_servers,
+        prompts.input,
+        [event(i, t) for i, t in enumerate(first)],
+        keys=[b"k"] * len(first),
+    )
+    await read_topic(tansu.bootstrap_servers, prompts.results, len(first))
+    # Produced only once the first Responses are out: necessarily another fetch.
+    second = ["later", "much later"]
+    await produce(
+        tansu.bootstrap_servers,
+        prompts.input,
+        [event(len(first) + i, t) for i, t in enumerate(second)],
+        keys=[b"k"] * len(second),
+    )
+    results = await read_topic(tansu.bootstrap_servers, prompts.results, len(first + second))
+    await running.finish()
+
+    by_index = {int(response_of(r)["metadata"]["i"]): response_of(r) for r in results}
+    assert sorted(by_index) == list(range(len(first + second)))
+    traces = [by_index[i]["trace_metadata"] for i in sorted(by_index)]
+    for trace in traces:
+        assert trace["received_at"] <= trace["response_at"]
+        span = (trace["response_at"] - trace["received_at"]) / 1e9
+        assert trace["execution_time"] == pytest.approx(span)
+    early, late = traces[: len(first)], traces[len(first) :]
+    assert min(t["received_at"] for t in late) > max(t["response_at"] for t in early)
+
+    costs = [by_index[i]["metric_results"]["costly"]["execution_time"] for i in range(len(first))]
+    assert costs[0] > max(costs[1:]), costs
+    span_s = (max(t["response_at"] for t in early) - min(t["received_at"] for t in early)) / 1e9
+    assert sum(costs) <= span_s

@@ -7,6 +7,11 @@ declared INLINE run directly (microseconds; no task overhead); THREAD and ASYNC 
 concurrent tasks that each request awaits only until its own deadline, so a slow metric makes that
 request `timeout` instead of making it late.
 
+Timings are each event's own: `trace_metadata` runs from when the event's record was received
+(the caller passes its fetch time) to its own Response, and a metric's `execution_time` is that
+event's item's cost within the batch: measured per item by scorers that score items one by one,
+otherwise the batch's wall time apportioned by each item's share of its characters (`Scorer`).
+
 Each Response is validated once from plain nested dicts: pydantic-core builds the whole tree in
 Rust faster than `model_construct` builds it node by node in Python, and the record is checked.
 """
@@ -90,9 +95,17 @@ class Evaluator:
         (response,) = await self.evaluate_many([(request, resolution)])
         return response
 
-    async def evaluate_many(self, jobs: Sequence[tuple[Request, Resolution]]) -> list[Response]:
-        """Evaluate many requests, scoring each metric once per batch across all of them."""
-        received_at = time.time_ns()
+    async def evaluate_many(
+        self, jobs: Sequence[tuple[Request, Resolution]], *, received_at: int | None = None
+    ) -> list[Response]:
+        """Evaluate many requests, scoring each metric once per batch across all of them.
+
+        `received_at` (ns since epoch) is when the requests reached this process, e.g. the
+        Kafka fetch that brought them: their Responses' `trace_metadata` start there, so time
+        spent waiting behind the previous batch is part of it. Default: now.
+        """
+        if received_at is None:
+            received_at = time.time_ns()
         started = time.perf_counter()
         states: list[_Job] = []
         batches: dict[str, _Batch] = {}
@@ -326,7 +339,7 @@ def _metric_output(computation: _Computation) -> dict[str, Any]:
 def _score_inline(batch: _Batch) -> None:
     started = time.perf_counter()
     try:
-        values = batch.scorer.score_batch(batch.items)
+        values, costs = batch.scorer.score_batch_timed(batch.items)
     except Exception as exc:
         if len(batch.items) == 1:
             _fail(batch.computations, exc, time.perf_counter() - started)
@@ -335,13 +348,13 @@ def _score_inline(batch: _Batch) -> None:
         for computation, item in zip(batch.computations, batch.items, strict=True):
             _score_inline(_Batch(batch.scorer, [computation], [item]))
         return
-    _accept(batch, values, time.perf_counter() - started)
+    _accept(batch, values, costs, time.perf_counter() - started)
 
 
 async def _score_async(batch: _Batch, executor: Executor) -> None:
     started = time.perf_counter()
     try:
-        values = await batch.scorer.ascore_batch(batch.items, executor)
+        values, costs = await batch.scorer.ascore_batch_timed(batch.items, executor)
     except Exception as exc:
         if len(batch.items) == 1:
             _fail(batch.computations, exc, time.perf_counter() - started)
@@ -349,7 +362,7 @@ async def _score_async(batch: _Batch, executor: Executor) -> None:
         for computation, item in zip(batch.computations, batch.items, strict=True):
             await _score_async(_Batch(batch.scorer, [computation], [item]), executor)
         return
-    _accept(batch, values, time.perf_counter() - started)
+    _accept(batch, values, costs, time.perf_counter() - started)
 
 
 def _fail(computations: Sequence[_Computation], exc: BaseException, elapsed: float) -> None:
@@ -361,16 +374,28 @@ def _fail(computations: Sequence[_Computation], exc: BaseException, elapsed: flo
             computation.error_message = message
 
 
-def _accept(batch: _Batch, values: Sequence[MetricValue], elapsed: float) -> None:
-    scorer = batch.scorer
-    if len(values) != len(batch.items):
+def _accept(
+    batch: _Batch, values: Sequence[MetricValue], costs: Sequence[int] | None, elapsed: float
+) -> None:
+    """Record a batch's values, each with its own item's cost (see the module docstring)."""
+    scorer, items = batch.scorer, batch.items
+    if len(values) != len(items):
         _fail(
             batch.computations,
             ValueError(f"scorer returned {len(values)} values for {len(batch.items)} texts"),
             elapsed,
         )
         return
-    for computation, value in zip(batch.computations, values, strict=True):
+    measured = costs if costs is not None and len(costs) == len(items) else None
+    # Apportioned: one list per batch, none per event, and none at all for a batch of one.
+    characters: list[int] | None = None
+    per_character = 0.0
+    if measured is None and len(items) > 1:
+        characters = [sum(map(len, item)) for item in items]
+        total = sum(characters)
+        # Texts are never empty here (`_plan` keeps them out); guard the division anyway.
+        per_character = elapsed / total if total else 0.0
+    for i, (computation, value) in enumerate(zip(batch.computations, values, strict=True)):
         if computation.status is not None:
             continue  # the request already timed out and answered without this value
         problem = _check_value(scorer.kind, value)
@@ -380,7 +405,12 @@ def _accept(batch: _Batch, values: Sequence[MetricValue], elapsed: float) -> Non
         else:
             computation.status = MetricStatus.FAILED
             computation.error_message = f"scorer {scorer.name!r} returned {problem}"
-        computation.execution_time = elapsed
+        if measured is not None:
+            computation.execution_time = measured[i] / _NS_PER_S
+        elif characters is not None:
+            computation.execution_time = characters[i] * per_character
+        else:
+            computation.execution_time = elapsed
 
 
 def _check_value(kind: ValueKind, value: object) -> str | None:

@@ -23,7 +23,7 @@ any script on either side ("cat" is not found in "concatenate" or "cats").
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal
 
 import re2
@@ -31,7 +31,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from worker.contract.rules import MetricValue
 from worker.errors import MetricConfigError
-from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
+from worker.metrics.base import (
+    Execution,
+    PayloadField,
+    PerItemScorer,
+    Scorer,
+    ScorerInput,
+    ValueKind,
+)
 
 MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 NonEmptyStr = Annotated[str, StringConstraints(min_length=1)]
@@ -112,7 +119,7 @@ def _keyword_regex(keyword: str, whole_word: bool) -> str:
     return f"{before}{body}{after}"
 
 
-class CustomScorer(Scorer):
+class CustomScorer(PerItemScorer):
     """Labels whose keywords or patterns occur in the text; one compiled RE2 program per label."""
 
     kind = ValueKind.LABELS
@@ -157,8 +164,8 @@ class CustomScorer(Scorer):
         """The labels found in `text`, in declaration order."""
         return [label for label, program in self._matchers if program.search(text) is not None]
 
-    def score_batch(self, items: Sequence[ScorerInput]) -> Sequence[MetricValue]:
-        return [self.match(text) for (text,) in items]
+    def score_one(self, item: ScorerInput) -> MetricValue:
+        return self.match(item[0])
 
 
 def build_custom_scorers(specs: Iterable[CustomMetricSpec]) -> list[Scorer]:

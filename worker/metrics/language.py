@@ -48,7 +48,6 @@ from __future__ import annotations
 import bisect
 import json
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -58,7 +57,7 @@ import numpy.typing as npt
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from worker.contract.rules import MetricValue
-from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
+from worker.metrics.base import Execution, PayloadField, PerItemScorer, ScorerInput, ValueKind
 from worker.metrics.heads import char_ngrams
 from worker.metrics.loading import Lazy
 
@@ -431,13 +430,13 @@ def identify(text: str) -> str | None:
     return LANGUAGE_LABELS[int(np.argmax(language_scores(text)))]
 
 
-class _LanguageScorer(Scorer):
+class _LanguageScorer(PerItemScorer):
     kind = ValueKind.LABEL
     labels = LANGUAGE_LABELS
     execution = Execution.INLINE
 
-    def score_batch(self, items: Sequence[ScorerInput]) -> Sequence[MetricValue]:
-        return [identify(text) for (text,) in items]
+    def score_one(self, item: ScorerInput) -> MetricValue:
+        return identify(item[0])
 
     def warm_up(self) -> None:
         get_identifier()

@@ -31,14 +31,13 @@ import binascii
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import re2
 
 from worker.contract.rules import MetricValue
-from worker.metrics.base import Execution, PayloadField, Scorer, ScorerInput, ValueKind
+from worker.metrics.base import Execution, PayloadField, PerItemScorer, ScorerInput, ValueKind
 
 # The closed vocabulary, sorted. One label per provider whose keys have a recognizable format,
 # plus the shapes that hold a credential whatever the provider.
@@ -310,15 +309,15 @@ def detect_secrets(text: str) -> list[str]:
     return sorted({s.label for s in find_secrets(text)})
 
 
-class _SecretsScorer(Scorer):
+class _SecretsScorer(PerItemScorer):
     kind = ValueKind.LABELS
     labels = SECRET_LABELS
     # One RE2 pass: ~10 µs for a chat message, ~50 µs per 1,000 characters (measured), so it
     # runs on the event loop without a thread hop.
     execution = Execution.INLINE
 
-    def score_batch(self, items: Sequence[ScorerInput]) -> Sequence[MetricValue]:
-        return [detect_secrets(text) for (text,) in items]
+    def score_one(self, item: ScorerInput) -> MetricValue:
+        return detect_secrets(item[0])
 
 
 class InputSecrets(_SecretsScorer):

@@ -115,6 +115,9 @@ class _Fetch:
     decoded: dict[TopicPartition, list[tuple[Any, Request | DeadLetter]]]
     rebalances: int
     rewinds: dict[TopicPartition, int]  # `ScreeningWorker._rewinds` when it was fetched
+    # ns since epoch: every record of a fetch arrives in one broker response, so this is each
+    # record's own receive time; its Response's trace_metadata starts here.
+    received_at: int
 
 
 @dataclass
@@ -299,6 +302,7 @@ class ScreeningWorker:
 
     def _decode(self, batch: dict[TopicPartition, list[Any]], rebalances: int) -> _Fetch:
         """Every record of a fetch as a Request or the DeadLetter saying why it is none."""
+        received_at = time.time_ns()
         decoded: dict[TopicPartition, list[tuple[Any, Request | DeadLetter]]] = {}
         for tp, records in batch.items():
             binding = self._bindings[tp.topic]
@@ -312,7 +316,7 @@ class ScreeningWorker:
                     item = self._failed("decode", tp, record, exc)
                 items.append((record, item))
             self.stats.decoded += len(records)
-        return _Fetch(decoded, rebalances, dict(self._rewinds))
+        return _Fetch(decoded, rebalances, dict(self._rewinds), received_at)
 
     async def _score(self, fetched: _Fetch) -> None:
         """Evaluate (one batch for the whole fetch), encode, then deliver.
@@ -347,7 +351,7 @@ class ScreeningWorker:
                     jobs.append(_Job(tp, record, decoded, outputs))
             self.stats.consumed += len(items)
         if jobs:
-            responses = await self._evaluate([job.request for job in jobs])
+            responses = await self._evaluate([job.request for job in jobs], fetched.received_at)
             for job, response in zip(jobs, responses, strict=True):
                 if isinstance(response, Exception):
                     letter = self._failed("evaluate", job.tp, job.record, response)
@@ -367,14 +371,16 @@ class ScreeningWorker:
         else:
             await self._send(deliveries)
 
-    async def _evaluate(self, requests: list[Request]) -> list[Response | Exception]:
+    async def _evaluate(
+        self, requests: list[Request], received_at: int
+    ) -> list[Response | Exception]:
         """One batch evaluation; when it raises, halves until the failing requests are alone.
 
         A request that raises even alone gets its exception back (and is dead-lettered); the
         others still get their Responses, from a few smaller batches.
         """
         try:
-            responses = await self.protect.ainvoke_many(requests)
+            responses = await self.protect.ainvoke_many(requests, received_at=received_at)
             if len(responses) != len(requests):
                 raise RuntimeError(f"{len(responses)} Responses for {len(requests)} requests")
             return list(responses)
@@ -384,7 +390,10 @@ class ScreeningWorker:
             if len(requests) == 1:
                 return [exc]
         half = len(requests) // 2
-        return [*await self._evaluate(requests[:half]), *await self._evaluate(requests[half:])]
+        return [
+            *await self._evaluate(requests[:half], received_at),
+            *await self._evaluate(requests[half:], received_at),
+        ]
 
     def _encode(self, job: _Job, response: Response) -> list[_Out] | DeadLetter:
         """What one Response produces: the result, maybe moderation, one record per Delivery."""
